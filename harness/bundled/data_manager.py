@@ -1,0 +1,161 @@
+"""Data loaders as Dassl builds them: DataManager, DatasetWrapper items, samplers and the drop_last rule."""
+import torch
+import torchvision.transforms as T
+from tabulate import tabulate
+from torch.utils.data import Dataset as TorchDataset
+
+from .datasets import build_dataset
+from .tools import read_image
+from .transforms import INTERPOLATION_MODES, build_transform
+
+DOMAIN_SAMPLERS = ("RandomDomainSampler", "SeqDomainSampler", "RandomClassSampler")
+
+
+def build_sampler(sampler_type, cfg=None, data_source=None, batch_size=32, n_domain=0, n_ins=16):
+    if sampler_type == "RandomSampler":
+        return torch.utils.data.RandomSampler(data_source)
+    if sampler_type == "SequentialSampler":
+        return torch.utils.data.SequentialSampler(data_source)
+    if sampler_type in DOMAIN_SAMPLERS:
+        raise ValueError(f"Sampler {sampler_type} is only provided by the real Dassl; install it or use RandomSampler.")
+    raise ValueError(f"Unknown sampler type: {sampler_type}")
+
+
+def build_data_loader(
+    cfg,
+    sampler_type="SequentialSampler",
+    data_source=None,
+    batch_size=64,
+    n_domain=0,
+    n_ins=2,
+    tfm=None,
+    is_train=True,
+    dataset_wrapper=None,
+):
+    sampler = build_sampler(sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size,
+                            n_domain=n_domain, n_ins=n_ins)
+    wrapper = dataset_wrapper or DatasetWrapper
+    loader = torch.utils.data.DataLoader(
+        wrapper(cfg, data_source, transform=tfm, is_train=is_train),
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+        drop_last=is_train and len(data_source) >= batch_size,
+        pin_memory=torch.cuda.is_available() and cfg.USE_CUDA,
+    )
+    assert len(loader) > 0
+    return loader
+
+
+class DataManager:
+    def __init__(self, cfg, custom_tfm_train=None, custom_tfm_test=None, dataset_wrapper=None):
+        dataset = build_dataset(cfg)
+        if custom_tfm_train is None:
+            tfm_train = build_transform(cfg, is_train=True)
+        else:
+            print("* Using custom transform for training")
+            tfm_train = custom_tfm_train
+        if custom_tfm_test is None:
+            tfm_test = build_transform(cfg, is_train=False)
+        else:
+            print("* Using custom transform for testing")
+            tfm_test = custom_tfm_test
+
+        loaders = cfg.DATALOADER
+        self.train_loader_x = build_data_loader(
+            cfg, sampler_type=loaders.TRAIN_X.SAMPLER, data_source=dataset.train_x,
+            batch_size=loaders.TRAIN_X.BATCH_SIZE, n_domain=loaders.TRAIN_X.N_DOMAIN, n_ins=loaders.TRAIN_X.N_INS,
+            tfm=tfm_train, is_train=True, dataset_wrapper=dataset_wrapper,
+        )
+        self.train_loader_u = None
+        if dataset.train_u:
+            unlabeled = loaders.TRAIN_X if loaders.TRAIN_U.SAME_AS_X else loaders.TRAIN_U
+            self.train_loader_u = build_data_loader(
+                cfg, sampler_type=unlabeled.SAMPLER, data_source=dataset.train_u, batch_size=unlabeled.BATCH_SIZE,
+                n_domain=unlabeled.N_DOMAIN, n_ins=unlabeled.N_INS, tfm=tfm_train, is_train=True,
+                dataset_wrapper=dataset_wrapper,
+            )
+        self.val_loader = None
+        if dataset.val:
+            self.val_loader = build_data_loader(
+                cfg, sampler_type=loaders.TEST.SAMPLER, data_source=dataset.val, batch_size=loaders.TEST.BATCH_SIZE,
+                tfm=tfm_test, is_train=False, dataset_wrapper=dataset_wrapper,
+            )
+        self.test_loader = build_data_loader(
+            cfg, sampler_type=loaders.TEST.SAMPLER, data_source=dataset.test, batch_size=loaders.TEST.BATCH_SIZE,
+            tfm=tfm_test, is_train=False, dataset_wrapper=dataset_wrapper,
+        )
+        self._num_classes = dataset.num_classes
+        self._num_source_domains = len(cfg.DATASET.SOURCE_DOMAINS)
+        self._lab2cname = dataset.lab2cname
+        self.dataset = dataset
+        if cfg.VERBOSE:
+            self.show_dataset_summary(cfg)
+
+    @property
+    def num_classes(self):
+        return self._num_classes
+
+    @property
+    def num_source_domains(self):
+        return self._num_source_domains
+
+    @property
+    def lab2cname(self):
+        return self._lab2cname
+
+    def show_dataset_summary(self, cfg):
+        table = [["Dataset", cfg.DATASET.NAME]]
+        if cfg.DATASET.SOURCE_DOMAINS:
+            table.append(["Source", cfg.DATASET.SOURCE_DOMAINS])
+        if cfg.DATASET.TARGET_DOMAINS:
+            table.append(["Target", cfg.DATASET.TARGET_DOMAINS])
+        table.append(["# classes", f"{self.num_classes:,}"])
+        table.append(["# train_x", f"{len(self.dataset.train_x):,}"])
+        if self.dataset.train_u:
+            table.append(["# train_u", f"{len(self.dataset.train_u):,}"])
+        if self.dataset.val:
+            table.append(["# val", f"{len(self.dataset.val):,}"])
+        table.append(["# test", f"{len(self.dataset.test):,}"])
+        print(tabulate(table))
+
+
+class DatasetWrapper(TorchDataset):
+    """Items are dicts: label, domain, impath, index, then img (img2, img3... for a list of transforms)."""
+
+    def __init__(self, cfg, data_source, transform=None, is_train=False):
+        self.cfg = cfg
+        self.data_source = data_source
+        self.transform = transform
+        self.is_train = is_train
+        self.k_tfm = cfg.DATALOADER.K_TRANSFORMS if is_train else 1
+        self.return_img0 = cfg.DATALOADER.RETURN_IMG0
+        if self.k_tfm > 1 and transform is None:
+            raise ValueError(f"Cannot augment the image {self.k_tfm} times because transform is None")
+        interp_mode = INTERPOLATION_MODES[cfg.INPUT.INTERPOLATION]
+        to_tensor = [T.Resize(cfg.INPUT.SIZE, interpolation=interp_mode), T.ToTensor()]
+        if "normalize" in cfg.INPUT.TRANSFORMS:
+            to_tensor.append(T.Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD))
+        self.to_tensor = T.Compose(to_tensor)
+
+    def __len__(self):
+        return len(self.data_source)
+
+    def __getitem__(self, idx):
+        item = self.data_source[idx]
+        output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
+        img0 = read_image(item.impath)
+        if self.transform is None:
+            output["img"] = img0
+        elif isinstance(self.transform, (list, tuple)):
+            for i, tfm in enumerate(self.transform):
+                output["img" if i == 0 else f"img{i + 1}"] = self._transform_image(tfm, img0)
+        else:
+            output["img"] = self._transform_image(self.transform, img0)
+        if self.return_img0:
+            output["img0"] = self.to_tensor(img0)
+        return output
+
+    def _transform_image(self, tfm, img0):
+        images = [tfm(img0) for _ in range(self.k_tfm)]
+        return images[0] if len(images) == 1 else images

@@ -1,0 +1,49 @@
+"""Name -> class registries, with Dassl's registration and lookup errors."""
+from difflib import SequenceMatcher
+
+
+class Registry:
+    def __init__(self, name):
+        self._name = name
+        self._obj_map = {}
+
+    def _do_register(self, name, obj, force=False):
+        if name in self._obj_map and not force:
+            raise KeyError(f'An object named "{name}" was already registered in "{self._name}" registry')
+        self._obj_map[name] = obj
+
+    def register(self, obj=None, force=False):
+        """Register `obj` under its `__name__`; without `obj`, return a decorator that does so."""
+        if obj is None:
+            def decorator(cls_or_fn):
+                self._do_register(cls_or_fn.__name__, cls_or_fn, force=force)
+                return cls_or_fn
+
+            return decorator
+        self._do_register(obj.__name__, obj, force=force)
+
+    def get(self, name):
+        if name not in self._obj_map:
+            raise KeyError(f'Object name "{name}" does not exist in "{self._name}" registry')
+        return self._obj_map[name]
+
+    def registered_names(self):
+        return list(self._obj_map)
+
+
+def most_similar(probe, candidates):
+    """The candidate closest to `probe` (ties go to the later candidate, as in Dassl)."""
+    best_score, best = 0, None
+    for candidate in candidates:
+        score = SequenceMatcher(None, probe, candidate).ratio()
+        if score >= best_score:
+            best_score, best = score, candidate
+    return best
+
+
+def check_availability(requested, available):
+    if requested not in available:
+        raise ValueError(
+            f"The requested one is expected to belong to {available}, but got [{requested}] "
+            f"(do you mean [{most_similar(requested, available)}]?)"
+        )
