@@ -1,0 +1,65 @@
+"""Frozen CLIP carrying a method's trainable adapter; `forward(image)` gives logits over the class prompts."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from harness.clip.towers import check_supported, encode_image, encode_text, insert_branches, tokenize
+
+
+def weights_version(module):
+    """Changes whenever a parameter or buffer of `module` is modified in place or replaced."""
+    return tuple((t.data_ptr(), t._version, t.dtype) for t in [*module.parameters(), *module.buffers()])
+
+
+class AdaptedCLIP(nn.Module):
+    """CLIP (frozen) + `adapter` (all trainable parameters; None for zero-shot CLIP).
+
+    The adapter says where it plugs into CLIP: `adapter.branches(clip)` returns {module path: branch}
+    (see towers.insert_branches). Class text features are recomputed at every training step and cached at
+    evaluation; the cache is keyed on the adapter's weights, so any optimizer step or checkpoint load
+    recomputes them.
+    """
+
+    def __init__(self, clip, prompts, adapter=None):
+        super().__init__()
+        check_supported(clip)
+        self.clip = clip
+        self.adapter = adapter
+        self.prompts = list(prompts)
+        if adapter is not None:
+            insert_branches(clip, adapter.branches(clip))
+        self.register_buffer("prompt_tokens", tokenize(self.prompts), persistent=False)
+        self._text_cache_key = None
+        self._text_cache = None
+
+    @property
+    def dtype(self):
+        return self.clip.visual.conv1.weight.dtype
+
+    @property
+    def logit_scale(self):
+        return self.clip.logit_scale.exp()
+
+    def encode_text(self):
+        return encode_text(self.clip, self.prompt_tokens)
+
+    def encode_image(self, image):
+        return encode_image(self.clip.visual, image.to(self.dtype))
+
+    def text_features(self):
+        """L2-normalised class text features."""
+        if self.adapter is not None and self.adapter.training:
+            return F.normalize(self.encode_text(), dim=-1)
+        key = (self.prompt_tokens.device, weights_version(self.adapter) if self.adapter is not None else ())
+        if key != self._text_cache_key:
+            with torch.no_grad():
+                self._text_cache = F.normalize(self.encode_text(), dim=-1)
+            self._text_cache_key = key
+        return self._text_cache
+
+    def logits(self, image_features, text_features):
+        image_features = F.normalize(image_features, dim=-1)
+        return self.logit_scale * image_features @ text_features.t().to(image_features.dtype)
+
+    def forward(self, image):
+        return self.logits(self.encode_image(image), self.text_features())

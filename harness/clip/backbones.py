@@ -1,0 +1,156 @@
+"""Build a frozen CLIP (open_clip modules) from `MODEL.BACKBONE.NAME` and `MODEL.BACKBONE.WEIGHTS`.
+
+NAME is one of CoOp's names (ViT-B/16, ViT-B/32, ViT-L/14, ViT-L/14@336px), any open_clip architecture
+(e.g. ViT-B-16), an `hf-hub:org/repo` id, or `tiny` (a 4-layer CLIP for tests and the demo).
+WEIGHTS says where the weights come from:
+  ""        the OpenAI checkpoint file where OpenAI's clip package caches it (~/.cache/clip/<file>.pt,
+            or $CLIP_CACHE_DIR/<file>.pt): the file CoOp-family users already have;
+  a path    a checkpoint file (OpenAI's TorchScript or state-dict format for CoOp names, open_clip's
+            format for open_clip architectures);
+  a tag     an open_clip pretrained tag (e.g. openai, laion2b_s34b_b88k), downloaded by open_clip;
+  "random"  random initialisation, for shape checks and benchmarks only.
+The model comes back in fp32, in eval mode, with every parameter frozen.
+"""
+import logging
+import math
+import os
+
+import open_clip
+import torch
+from open_clip.pretrained import get_pretrained_url
+
+from harness.errors import BackboneError
+
+COOP_BACKBONES = {
+    "ViT-B/16": "ViT-B-16",
+    "ViT-B/32": "ViT-B-32",
+    "ViT-L/14": "ViT-L-14",
+    "ViT-L/14@336px": "ViT-L-14-336",
+}
+TINY = "tiny"
+RANDOM_WEIGHTS = "random"
+# The tiny backbone stands in for pretrained weights: the same model in every run, whatever the seed.
+TINY_WEIGHT_SEED = 0
+# exp(logit_scale) of OpenAI's trained CLIP; randomly initialised models get it too.
+TRAINED_LOGIT_SCALE = 100.0
+
+open_clip.add_model_config(os.path.join(os.path.dirname(__file__), "model_configs", "tiny.json"))
+
+
+def clip_cache_dir():
+    return os.environ.get("CLIP_CACHE_DIR") or os.path.expanduser("~/.cache/clip")
+
+
+def openai_checkpoint_path(coop_name):
+    """Where OpenAI's clip package stores the checkpoint of a CoOp-named backbone."""
+    url = get_pretrained_url(COOP_BACKBONES[coop_name], "openai")
+    return os.path.join(clip_cache_dir(), os.path.basename(url))
+
+
+def _random_clip(architecture, seed=None):
+    open_clip_logger = logging.getLogger()
+    level = open_clip_logger.level
+    # open_clip warns that no pretrained weights were loaded: that is the point here.
+    open_clip_logger.setLevel(logging.ERROR)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            model = open_clip.create_model(architecture, pretrained=None)
+    finally:
+        open_clip_logger.setLevel(level)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(TRAINED_LOGIT_SCALE))
+    return model
+
+
+def _looks_like_path(weights):
+    return os.sep in weights or weights.endswith((".pt", ".pth", ".bin", ".safetensors", ".tar"))
+
+
+def _load_coop_backbone(name, weights):
+    if weights == RANDOM_WEIGHTS:
+        # OpenAI's weights were trained with QuickGELU; random weights get the same architecture.
+        return _random_clip(COOP_BACKBONES[name] + "-quickgelu")
+    if weights and not _looks_like_path(weights):
+        return _download_open_clip(COOP_BACKBONES[name], weights)
+    path = os.path.expanduser(weights) if weights else openai_checkpoint_path(name)
+    if not os.path.isfile(path):
+        url = get_pretrained_url(COOP_BACKBONES[name], "openai")
+        raise BackboneError(
+            f"CLIP weights for {name} not found at {path}: download {url} to that path (OpenAI's clip package "
+            "does this on first use), or set MODEL.BACKBONE.WEIGHTS to the file, or to an open_clip tag such as "
+            "'openai' to let open_clip download it."
+        )
+    try:
+        return open_clip.load_openai_model(path, precision="fp32", device="cpu")
+    except Exception as error:
+        raise BackboneError(f"Cannot read {path} as an OpenAI CLIP checkpoint for {name}: {error}") from None
+
+
+def _download_open_clip(architecture, tag):
+    try:
+        return open_clip.create_model(architecture, pretrained=tag)
+    except Exception as error:
+        raise BackboneError(
+            f"open_clip could not load weights {tag!r} for {architecture} ({type(error).__name__}: {error}); "
+            "check the tag (open_clip.list_pretrained()) and network access, or point MODEL.BACKBONE.WEIGHTS "
+            "to a local checkpoint file."
+        ) from None
+
+
+def _load_open_clip_backbone(architecture, weights):
+    if weights == RANDOM_WEIGHTS:
+        return _random_clip(architecture)
+    if _looks_like_path(weights):
+        path = os.path.expanduser(weights)
+        if not os.path.isfile(path):
+            raise BackboneError(f"MODEL.BACKBONE.WEIGHTS points to {path}, which does not exist.")
+        try:
+            return open_clip.create_model(architecture, pretrained=path)
+        except Exception as error:
+            raise BackboneError(f"Cannot load {path} into open_clip's {architecture}: {error}") from None
+    if not weights:
+        raise BackboneError(
+            f"MODEL.BACKBONE.NAME {architecture} needs MODEL.BACKBONE.WEIGHTS: an open_clip tag "
+            f"(one of {[tag for arch, tag in open_clip.list_pretrained() if arch == architecture]}), a "
+            "checkpoint path, or 'random'."
+        )
+    return _download_open_clip(architecture, weights)
+
+
+def load_clip(name, weights=""):
+    """An fp32 open_clip CLIP for a backbone name and weights source (see the module docstring)."""
+    if name == TINY:
+        if weights not in ("", RANDOM_WEIGHTS):
+            raise BackboneError("The tiny backbone is randomly initialised: leave MODEL.BACKBONE.WEIGHTS empty.")
+        return _random_clip(TINY, seed=TINY_WEIGHT_SEED)
+    if name in COOP_BACKBONES:
+        return _load_coop_backbone(name, weights)
+    if name.startswith("hf-hub:"):
+        return _download_open_clip(name, None)
+    if name in open_clip.list_models():
+        return _load_open_clip_backbone(name, weights)
+    raise BackboneError(
+        f"Unknown backbone MODEL.BACKBONE.NAME={name!r}: use one of {sorted(COOP_BACKBONES)}, '{TINY}', "
+        "an open_clip architecture (open_clip.list_models()), or an hf-hub:org/repo id."
+    )
+
+
+def build_frozen_clip(cfg):
+    """The backbone named by the config, in fp32 eval mode, every parameter frozen."""
+    model = load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.WEIGHTS).float().eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    expected = image_size(model)
+    if tuple(cfg.INPUT.SIZE) != (expected, expected):
+        raise BackboneError(
+            f"INPUT.SIZE is {tuple(cfg.INPUT.SIZE)} but backbone {cfg.MODEL.BACKBONE.NAME} takes "
+            f"{expected}x{expected} images: set INPUT.SIZE ({expected}, {expected}) in the trainer config."
+        )
+    return model
+
+
+def image_size(model):
+    size = model.visual.image_size
+    return size[0] if isinstance(size, (tuple, list)) else size

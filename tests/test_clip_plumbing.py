@@ -1,0 +1,123 @@
+"""Building CLIP, encoding text with exact truncation, and inserting branches into the towers."""
+import pytest
+import torch
+import torch.nn as nn
+
+from harness.clip.backbones import load_clip, openai_checkpoint_path
+from harness.clip.towers import (
+    branches_disabled,
+    encode_image,
+    encode_text,
+    insert_branches,
+    text_block,
+    tokenize,
+    visual_block,
+)
+from harness.errors import BackboneError
+
+PROMPTS = ["a photo of a dog.", "cat", "a photo of a very large and rather unusual kind of aircraft."]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_clip("tiny").eval()
+
+
+def test_tiny_backbone_is_the_same_model_in_every_run(tiny):
+    again = load_clip("tiny")
+    for (name, p), (_, q) in zip(tiny.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(p, q), name
+    assert tiny.logit_scale.exp().item() == pytest.approx(100.0)
+
+
+def test_truncated_text_encoding_equals_the_full_77_token_pass(tiny):
+    model = load_clip("tiny").double().eval()
+    tokens = tokenize(PROMPTS)
+    with torch.no_grad():
+        full = model.encode_text(tokens)
+        truncated = encode_text(model, tokens)
+    assert int(tokens.argmax(-1).max()) + 1 < 77
+    assert torch.allclose(truncated, full, rtol=0, atol=1e-12)
+
+
+def test_image_encoding_equals_open_clip_visual_forward(tiny):
+    image = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(encode_image(tiny.visual, image), tiny.visual(image))
+
+
+class ZeroInitBranch(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.linear = nn.Linear(width, width)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def __call__(self, block, x, output):
+        return output + self.linear(block.ln_1(x))
+
+
+def test_zero_initialised_branches_leave_clip_unchanged_and_receive_gradients():
+    clip = load_clip("tiny").eval()
+    image, tokens = torch.randn(2, 3, 32, 32), tokenize(PROMPTS)
+    with torch.no_grad():
+        image_before, text_before = encode_image(clip.visual, image), encode_text(clip, tokens)
+    text_branch, visual_branch = ZeroInitBranch(64), ZeroInitBranch(64)
+    insert_branches(clip, {text_block(1): text_branch.__call__, visual_block(2): visual_branch.__call__})
+
+    image_after, text_after = encode_image(clip.visual, image), encode_text(clip, tokens)
+    assert torch.equal(image_after, image_before)
+    assert torch.equal(text_after, text_before)
+    (image_after.sum() + text_after.sum()).backward()
+    assert text_branch.linear.weight.grad.abs().sum() > 0
+    assert visual_branch.linear.weight.grad.abs().sum() > 0
+    assert not any(name.endswith("linear.weight") for name, _ in clip.named_parameters())
+
+
+def test_disabled_branches_give_the_plain_model():
+    clip = load_clip("tiny").eval()
+    image = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        plain = encode_image(clip.visual, image)
+        insert_branches(clip, {visual_block(0): lambda block, x, output: output + 1.0})
+        assert not torch.equal(encode_image(clip.visual, image), plain)
+        with branches_disabled(clip):
+            assert torch.equal(encode_image(clip.visual, image), plain)
+
+
+def write_openai_torchscript_checkpoint(model, path):
+    """OpenAI's format: a TorchScript archive of the whole fp16 model, whose state dict has no attn_mask."""
+    model = model.half().eval()
+    del model._buffers["attn_mask"]
+    traced = torch.jit.trace_module(model, {"encode_image": (torch.randn(1, 3, 32, 32).half(),)}, check_trace=False)
+    traced.save(str(path))
+
+
+def test_openai_torchscript_checkpoint_loads_from_the_clip_cache(tmp_path, monkeypatch):
+    source = load_clip("tiny")
+    monkeypatch.setenv("CLIP_CACHE_DIR", str(tmp_path))
+    path = openai_checkpoint_path("ViT-B/16")
+    assert path == str(tmp_path / "ViT-B-16.pt")
+    write_openai_torchscript_checkpoint(load_clip("tiny"), path)
+
+    loaded = load_clip("ViT-B/16").eval()
+    assert next(loaded.parameters()).dtype == torch.float32
+    reference = source.half().float().eval()
+    image, tokens = torch.randn(2, 3, 32, 32), tokenize(PROMPTS)
+    with torch.no_grad():
+        assert torch.allclose(encode_image(loaded.visual, image), encode_image(reference.visual, image), atol=1e-5)
+        assert torch.allclose(encode_text(loaded, tokens), encode_text(reference, tokens), atol=1e-5)
+
+
+def test_missing_openai_checkpoint_names_the_file_and_where_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIP_CACHE_DIR", str(tmp_path))
+    with pytest.raises(BackboneError) as error:
+        load_clip("ViT-B/16")
+    message = str(error.value)
+    assert str(tmp_path / "ViT-B-16.pt") in message
+    assert "openaipublic.azureedge.net" in message and "MODEL.BACKBONE.WEIGHTS" in message
+
+
+def test_unknown_backbone_lists_the_choices():
+    with pytest.raises(BackboneError, match="Unknown backbone.*ViT-B/16.*tiny"):
+        load_clip("ViT-B/17")
