@@ -1,0 +1,9 @@
+"""What dataset code raises and warns: one-line, actionable messages (train.py prints them and exits)."""
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be loaded as asked; the message names the file or folder and the fix."""
+
+
+class FewShotWarning(UserWarning):
+    """More shots were requested than a class has: Dassl then takes all of the class's images."""
