@@ -1,0 +1,39 @@
+"""Listings of large class-per-folder trees, cached as JSON (CoOp pickles ImageNet's as `preprocessed.pkl`).
+
+The cache stores image names per class folder and is used only while the modification times of the
+trees and of every class folder are unchanged, i.e. no image or folder was added, removed or renamed.
+"""
+import os
+
+from datasets.class_folders import list_class_folders, list_images
+from datasets.json_files import read_json_file, write_json_atomic
+
+INDEX_FORMAT = "class-folder-index-v1"
+
+
+def cached_listings(cache_path, trees):
+    """{tree name: {class folder: [image names]}} for trees given as {tree name: folder}."""
+    key = {name: _tree_fingerprint(tree_dir) for name, tree_dir in trees.items()}
+    if os.path.isfile(cache_path):
+        try:
+            content = read_json_file(cache_path)
+        except ValueError:
+            content = {}
+        if content.get("format") == INDEX_FORMAT and content.get("key") == key:
+            print(f"Loading preprocessed index from {cache_path}")
+            return content["listings"]
+    listings = {
+        name: {folder: list_images(os.path.join(tree_dir, folder)) for folder in list_class_folders(tree_dir)}
+        for name, tree_dir in trees.items()
+    }
+    try:
+        write_json_atomic({"format": INDEX_FORMAT, "key": key, "listings": listings}, cache_path)
+        print(f"Saved preprocessed index to {cache_path}")
+    except OSError as error:  # read-only data folder: list again next time
+        print(f"Could not save the index {cache_path} ({error}); it will be rebuilt next time")
+    return listings
+
+
+def _tree_fingerprint(tree_dir):
+    folders = sorted([e.name, e.stat().st_mtime_ns] for e in os.scandir(tree_dir) if e.is_dir())
+    return [os.stat(tree_dir).st_mtime_ns, folders]

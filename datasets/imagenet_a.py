@@ -1,0 +1,18 @@
+from datasets.download_steps import IMAGENET_CLASSNAMES, Download
+from datasets.imagenet_variant import ImageNetVariant
+from harness.engine import DATASET_REGISTRY
+
+
+@DATASET_REGISTRY.register()
+class ImageNetA(ImageNetVariant):
+    """200 of ImageNet's classes, labelled 0..199 by sorted wnid folder."""
+
+    dataset_dir = "imagenet-adversarial"
+    image_dir = "imagenet-a"
+    config_name = "imagenet_a"
+    class_count = 200
+    downloads = (
+        Download("imagenet-a.tar", url="https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar",
+                 extract={"imagenet-a": "imagenet-a"}),
+        IMAGENET_CLASSNAMES,
+    )

@@ -1,0 +1,35 @@
+import os
+
+from datasets.class_folders import entries_from_folders
+from datasets.download_steps import IMAGENET_CLASSNAMES, Download
+from datasets.errors import DatasetError
+from datasets.imagenet_variant import ImageNetVariant
+from harness.engine import DATASET_REGISTRY
+
+
+@DATASET_REGISTRY.register()
+class ImageNetV2(ImageNetVariant):
+    """Folders are named by ImageNet label (0..999): folder i holds the class on line i+1 of classnames.txt."""
+
+    dataset_dir = "imagenetv2"
+    image_dir = "imagenetv2-matched-frequency-format-val"
+    config_name = "imagenetv2"
+    class_count = 1000
+    downloads = (
+        Download("imagenetv2-matched-frequency.tar.gz",
+                 url="https://s3-us-west-2.amazonaws.com/imagenetv2public/imagenetv2-matched-frequency.tar.gz",
+                 extract={image_dir: image_dir}),
+        IMAGENET_CLASSNAMES,
+    )
+
+    @classmethod
+    def read_entries(cls, dataset_dir):
+        cls.require_folder(dataset_dir)
+        names = list(cls.read_classnames(dataset_dir).values())
+        tree_dir = os.path.join(dataset_dir, cls.image_dir)
+        folders = [str(label) for label in range(len(names))]
+        absent = [folder for folder in folders if not os.path.isdir(os.path.join(tree_dir, folder))]
+        if absent:
+            raise DatasetError(f"ImageNetV2: {len(absent)} label folders missing in {tree_dir}, e.g. {absent[:3]}; "
+                               f"fix: {cls.prepare_command(os.path.dirname(dataset_dir))}")
+        return {"test": entries_from_folders(tree_dir, folders, lambda folder: names[int(folder)])}
