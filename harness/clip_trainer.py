@@ -60,8 +60,8 @@ class CLIPAdapterTrainer(TrainerX):
         self.model = AdaptedCLIP(clip, self.class_prompts(classnames), adapter)
         self.model.to(dtype=weight_dtype(self.precision))
 
-        trainable = {name for name, p in self.model.named_parameters() if p.requires_grad}
-        print(f"Parameters to be updated: {trainable}")
+        trainable = sorted(name for name, p in self.model.named_parameters() if p.requires_grad)
+        print(f"Parameters to be updated: {{{', '.join(map(repr, trainable))}}}")
         print(f"Number of trainable parameters: {sum(p.numel() for p in self.model.parameters() if p.requires_grad)}")
         if cfg.MODEL.INIT_WEIGHTS and adapter is not None:
             load_pretrained_weights(adapter, cfg.MODEL.INIT_WEIGHTS)

@@ -1,0 +1,82 @@
+"""Dassl's trainer life-cycle through train.py: epochs, checkpoints, resume, and evaluation of a saved epoch."""
+import os
+import re
+
+import pytest
+import torch
+
+from tests.trainer_helpers import run_train_py, train_py_args
+
+PROGRESS_LINE = re.compile(
+    r"^epoch \[\d+/\d+\] batch \[\d+/\d+\] time \d+\.\d{3} \(\d+\.\d{3}\) data \d+\.\d{3} \(\d+\.\d{3}\) "
+    r"loss \d+\.\d{4} \(\d+\.\d{4}\) acc \d+\.\d{4} \(\d+\.\d{4}\) lr \d\.\d{4}e[-+]\d{2} eta \d+:\d{2}:\d{2}$",
+    re.M,
+)
+RESULT_BLOCK = re.compile(
+    r"^=> result\n\* total: [\d,]+\n\* correct: [\d,]+\n\* accuracy: (\d+\.\d)%\n\* error: \d+\.\d%\n"
+    r"\* macro_f1: \d+\.\d%$", re.M,
+)
+TRAIN_BASE = ("DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base")
+
+
+def train(demo_root, output_dir, epochs, checkpoint_freq=0):
+    result = run_train_py(train_py_args(
+        "MMA", demo_root, output_dir,
+        opts=[*TRAIN_BASE, "OPTIM.MAX_EPOCH", epochs, "TRAIN.CHECKPOINT_FREQ", checkpoint_freq],
+    ))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def two_epoch_run(demo_root, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("two_epochs")
+    return output_dir, train(demo_root, output_dir, epochs=2, checkpoint_freq=1)
+
+
+def test_training_prints_dassl_lines_in_order(two_epoch_run):
+    output_dir, stdout = two_epoch_run
+    # 80 base images / batch 16 = 5 batches, printed every TRAIN.PRINT_FREQ = 5 batches: one line per epoch.
+    assert [line.split(" time")[0] for line in PROGRESS_LINE.findall(stdout)] == [
+        "epoch [1/2] batch [5/5]", "epoch [2/2] batch [5/5]"]
+    tail = stdout[stdout.index("Finish training"):]
+    assert re.match(r"Finish training\nDeploy the last-epoch model\nEvaluate on the \*test\* set\n", tail)
+    assert RESULT_BLOCK.search(tail)
+    assert re.search(r"^Elapsed: \d+:\d{2}:\d{2}$", tail, re.M)
+    with open(output_dir / "log.txt") as log:
+        assert log.read() == stdout[stdout.index("***************"):]
+
+
+def test_checkpoints_follow_dassl_layout_and_load_without_pickled_objects(two_epoch_run):
+    output_dir, _ = two_epoch_run
+    folder = output_dir / "adapter_learner"
+    assert sorted(os.listdir(folder)) == ["checkpoint", "model.pth.tar-1", "model.pth.tar-2"]
+    assert (folder / "checkpoint").read_text() == "model.pth.tar-2\n"
+    checkpoint = torch.load(folder / "model.pth.tar-2", weights_only=True)
+    assert sorted(checkpoint) == ["epoch", "optimizer", "scheduler", "state_dict", "val_result"]
+    assert checkpoint["epoch"] == 2 and checkpoint["val_result"] is None
+    assert all(key.split(".")[0] in ("text_adapter", "visual_adapter", "shared_adapter") for key in checkpoint["state_dict"])
+
+
+def test_rerun_resumes_at_the_saved_epoch_and_keeps_the_first_log(demo_root, tmp_path):
+    train(demo_root, tmp_path, epochs=1)
+    stdout = train(demo_root, tmp_path, epochs=2)
+    assert f"Found checkpoint at {tmp_path} (will resume training)" in stdout
+    assert "Previous epoch: 1" in stdout
+    assert "epoch [1/2]" not in stdout and "epoch [2/2]" in stdout
+    logs = sorted(name for name in os.listdir(tmp_path) if name.startswith("log.txt"))
+    assert logs[0] == "log.txt" and re.fullmatch(r"log\.txt-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}", logs[1])
+
+
+def test_eval_only_loads_the_requested_epoch_and_reproduces_the_final_test(demo_root, two_epoch_run, tmp_path):
+    model_dir, train_stdout = two_epoch_run
+    result = run_train_py(train_py_args(
+        "MMA", demo_root, tmp_path, extra=["--eval-only", "--model-dir", str(model_dir), "--load-epoch", "2"],
+        opts=TRAIN_BASE,
+    ))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'Loading weights to adapter_learner from "{model_dir}/adapter_learner/model.pth.tar-2" (epoch = 2)' in result.stdout
+    assert "Finish training" not in result.stdout
+    evaluated = RESULT_BLOCK.search(result.stdout).group(0)
+    final_test = RESULT_BLOCK.search(train_stdout[train_stdout.index("Finish training"):]).group(0)
+    assert evaluated == final_test
