@@ -1,0 +1,115 @@
+"""The few-shot cache (JSON, root-relative, keyed, rebuilt when stale) and ImageNet's cached folder index."""
+import json
+import os
+import pickle
+import random
+import shutil
+
+import pytest
+
+from dataset_fixtures import build_seeded, dataset_cfg, rows
+from dataset_trees import TREES
+from datasets.few_shot import few_shot_cache_path
+
+
+def demo_draw(root, num_shots=4, seed=1):
+    dataset = build_seeded(dataset_cfg(root, "demo", num_shots=num_shots, seed=seed))
+    image_dir = os.path.join(root, "demo", "images")
+    return rows(dataset.train_x, image_dir), rows(dataset.val, image_dir)
+
+
+def cache_file(root, num_shots=4, seed=1):
+    return few_shot_cache_path(os.path.join(root, "demo"), num_shots, seed)
+
+
+def test_cache_round_trips_and_holds_root_relative_paths(tmp_path, capsys):
+    drawn = demo_draw(tmp_path)
+    assert "Saving preprocessed few-shot data" in capsys.readouterr().out
+    with open(cache_file(tmp_path)) as file:
+        content = json.load(file)
+    assert all(not os.path.isabs(path) and path.startswith("demo/images/") for path, _, _ in content["train"])
+    assert demo_draw(tmp_path) == drawn
+    assert "Loading preprocessed few-shot data" in capsys.readouterr().out
+
+
+def test_cache_survives_moving_the_data_root(tmp_path, capsys):
+    drawn = demo_draw(tmp_path / "old")
+    shutil.move(tmp_path / "old", tmp_path / "new")
+    capsys.readouterr()
+    moved = demo_draw(tmp_path / "new")
+    assert "Loading preprocessed few-shot data" in capsys.readouterr().out
+    assert moved == drawn
+
+
+def test_shot_counts_and_seeds_get_their_own_entries(tmp_path):
+    demo_draw(tmp_path, num_shots=4, seed=1)
+    demo_draw(tmp_path, num_shots=8, seed=1)
+    demo_draw(tmp_path, num_shots=4, seed=2)
+    assert sorted(os.listdir(tmp_path / "demo" / "split_fewshot")) == [
+        "shot_4-seed_1.json", "shot_4-seed_2.json", "shot_8-seed_1.json"]
+    assert len(demo_draw(tmp_path, num_shots=8)[0]) == 80
+
+
+def test_cache_is_redrawn_when_the_split_file_changed(tmp_path, capsys):
+    demo_draw(tmp_path)
+    split_path = tmp_path / "demo" / "split_zhou_Demo.json"
+    split = json.loads(split_path.read_text())
+    split["train"] = split["train"][::-1]  # same images, other order: Dassl would draw others
+    split_path.write_text(json.dumps(split))
+    capsys.readouterr()
+    redrawn = demo_draw(tmp_path)
+    assert "Ignoring few-shot cache" in capsys.readouterr().out
+    assert demo_draw(tmp_path) == redrawn
+    assert "Loading preprocessed few-shot data" in capsys.readouterr().out  # the rewritten cache serves it
+
+
+def test_cache_is_redrawn_for_another_random_state(tmp_path, capsys):
+    demo_draw(tmp_path)
+    random.seed(99)
+    random.random()
+    dataset_after_other_draws = build_dataset_without_reseeding(tmp_path)
+    assert "Ignoring few-shot cache" in capsys.readouterr().out
+    assert len(dataset_after_other_draws.train_x) == 40
+
+
+def build_dataset_without_reseeding(root):
+    from harness.engine import build_dataset
+
+    return build_dataset(dataset_cfg(root, "demo", num_shots=4, seed=1))
+
+
+def test_damaged_cache_is_redrawn(tmp_path):
+    drawn = demo_draw(tmp_path)
+    with open(cache_file(tmp_path), "w") as file:
+        file.write('{"format": "coop-fewshot-v1", "key": ')
+    with pytest.warns(UserWarning, match="line 1, column 38"):
+        assert demo_draw(tmp_path) == drawn
+
+
+def test_pickles_in_the_data_folder_are_never_loaded(tmp_path):
+    demo_draw(tmp_path)  # generates the dataset
+    marker = tmp_path / "unpickled"
+
+    class Trap:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    fewshot_dir = tmp_path / "demo" / "split_fewshot"
+    for name in ("shot_4-seed_1.pkl", "shot_16-seed_1.pkl"):
+        with open(fewshot_dir / name, "wb") as file:
+            pickle.dump(Trap(), file)
+    demo_draw(tmp_path, num_shots=16)
+    assert not marker.exists()
+
+
+def test_imagenet_index_is_cached_and_rebuilt_when_images_change(tmp_path, capsys):
+    TREES["imagenet"][0](str(tmp_path))
+    first = build_seeded(dataset_cfg(tmp_path, "imagenet"))
+    assert "Saved preprocessed index" in capsys.readouterr().out
+    again = build_seeded(dataset_cfg(tmp_path, "imagenet"))
+    assert "Loading preprocessed index" in capsys.readouterr().out
+    assert [d.impath for d in again.train_x] == [d.impath for d in first.train_x]
+    os.remove(first.test[0].impath)
+    rebuilt = build_seeded(dataset_cfg(tmp_path, "imagenet"))
+    assert "Saved preprocessed index" in capsys.readouterr().out
+    assert len(rebuilt.test) == len(first.test) - 1
