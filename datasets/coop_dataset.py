@@ -34,7 +34,9 @@ class CoOpDataset(DatasetBase):
     class_count = 0  # classes of the full dataset
     zeroshot_template = DEFAULT_ZEROSHOT_TEMPLATE
     classname_renames = {}  # raw class name -> CoOp's class name, where CoOp renames
+    known_classnames = ()  # the exact class names, where the dataset fixes them (`check` compares)
     test_only = False  # ImageNet variants: one test set, no few-shot, no base/new
+    generated_on_first_use = False  # Demo: `ensure_split_file` creates the whole dataset
     downloads = ()  # datasets.download_steps steps that `prepare` runs in order
     manual_steps = ""  # what `prepare` tells the user to do by hand
 

@@ -17,6 +17,7 @@ class Demo(CoOpDataset):
     config_name = "demo"
     class_count = len(SHAPE_CLASSES)
     known_classnames = tuple(classname for classname, _, _ in SHAPE_CLASSES)
+    generated_on_first_use = True
 
     @classmethod
     def ensure_split_file(cls, dataset_dir):

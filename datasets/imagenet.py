@@ -1,3 +1,4 @@
+import csv
 import os
 
 from datasets.class_folders import entries_from_folders, read_classnames_file
@@ -71,3 +72,28 @@ Symbolic links to an existing copy work: images/train and images/val may point t
         unnamed = [folder for folder in train_folders if folder not in classnames]
         if unnamed:
             raise DatasetError(f"ImageNet: class folders {unnamed[:3]} are not in classnames.txt")
+
+    @classmethod
+    def sort_val_folder(cls, dataset_dir, solution_csv):
+        """Move images/val/<id>.JPEG into images/val/<wnid>/ using Kaggle's LOC_val_solution.csv, whose rows
+        are `ImageId,PredictionString` with the wnid as the first word of PredictionString."""
+        val_dir = os.path.join(dataset_dir, cls.image_dir, "val")
+        if not os.path.isfile(solution_csv):
+            raise DatasetError(f"{solution_csv} not found")
+        moved, absent = 0, 0
+        with open(solution_csv, newline="") as file:
+            rows = csv.DictReader(file)
+            if rows.fieldnames is None or not {"ImageId", "PredictionString"} <= set(rows.fieldnames):
+                raise DatasetError(f"{solution_csv}: expected the columns ImageId,PredictionString")
+            for line_number, row in enumerate(rows, start=2):
+                words = (row["PredictionString"] or "").split()
+                if not words:
+                    raise DatasetError(f"{solution_csv}: line {line_number} has no wnid")
+                source = os.path.join(val_dir, row["ImageId"] + ".JPEG")
+                if not os.path.isfile(source):
+                    absent += 1
+                    continue
+                os.makedirs(os.path.join(val_dir, words[0]), exist_ok=True)
+                os.replace(source, os.path.join(val_dir, words[0], os.path.basename(source)))
+                moved += 1
+        print(f"Sorted {moved} val images into class folders; {absent} listed images were not directly in {val_dir}")
