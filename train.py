@@ -9,17 +9,22 @@ ensure_torchvision_importable()
 import torch  # noqa: E402
 
 from harness.config import SUBSAMPLE_CHOICES, extend_cfg  # noqa: E402
-from harness.engine import (  # noqa: E402
-    DATASET_REGISTRY,
-    TRAINER_REGISTRY,
-    build_trainer,
-    collect_env_info,
-    get_cfg_default,
-    set_random_seed,
-    setup_logger,
-)
-from harness.errors import ConfigError, UserError  # noqa: E402
+from harness.errors import ConfigError, EngineUnavailable, UserError  # noqa: E402
+
+try:
+    from harness.engine import (
+        DATASET_REGISTRY,
+        TRAINER_REGISTRY,
+        build_trainer,
+        collect_env_info,
+        get_cfg_default,
+        set_random_seed,
+        setup_logger,
+    )
+except EngineUnavailable as error:
+    sys.exit(f"Error: {error}")
 from harness.registration import register_all  # noqa: E402
+from harness.results.record import ResultRecord  # noqa: E402
 
 
 def print_args(args, cfg):
@@ -117,12 +122,15 @@ def main(args):
     print(f"** System info **\n{collect_env_info()}\n")
 
     trainer = build_trainer(cfg)
+    result_record = ResultRecord(trainer, args)
     if args.eval_only:
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
         trainer.test()
+        result_record.write()
         return
     if not args.no_train:
         trainer.train()
+        result_record.write()
 
 
 def build_parser():

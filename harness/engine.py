@@ -7,15 +7,12 @@ unset means the real Dassl if it imports. `ENGINE` says which one was chosen.
 import inspect
 import os
 
+from harness.errors import EngineUnavailable
 from harness.torchvision_fix import ensure_torchvision_importable
 
 ensure_torchvision_importable()
 
 ENGINE_VARIABLE = "DASSL_ENGINE"
-
-
-class EngineUnavailable(RuntimeError):
-    pass
 
 
 def _choose_engine():

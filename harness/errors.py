@@ -19,3 +19,7 @@ class BackboneError(UserError):
 
 class CheckpointError(UserError):
     pass
+
+
+class EngineUnavailable(UserError):
+    pass

@@ -1,4 +1,5 @@
 """train.py's command line: CoOp's flags and merge order, and one clear line for every kind of bad input."""
+import importlib.util
 import os
 
 import pytest
@@ -77,3 +78,12 @@ def test_cli_flags_match_coop_train_py():
     assert flags >= {"root", "output_dir", "resume", "seed", "source_domains", "target_domains", "transforms",
                      "config_file", "dataset_config_file", "trainer", "backbone", "head", "eval_only", "model_dir",
                      "load_epoch", "no_train", "opts"}
+
+
+def test_requesting_a_missing_dassl_engine_says_how_to_install_it(tmp_path):
+    if importlib.util.find_spec("dassl") is not None:
+        pytest.skip("the real Dassl is installed here")
+    result = run_train_py(["--trainer", "MMA"], env={"DASSL_ENGINE": "dassl"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: DASSL_ENGINE=dassl but Dassl cannot be imported")
+    assert "https://github.com/KaiyangZhou/Dassl.pytorch" in result.stderr
