@@ -17,6 +17,7 @@ try:
         TRAINER_REGISTRY,
         build_trainer,
         collect_env_info,
+        engine_description,
         get_cfg_default,
         set_random_seed,
         setup_logger,
@@ -120,6 +121,7 @@ def main(args):
     print_args(args, cfg)
     print("Collecting env info ...")
     print(f"** System info **\n{collect_env_info()}\n")
+    print(f"Engine: {engine_description()}")
 
     trainer = build_trainer(cfg)
     result_record = ResultRecord(trainer, args)
