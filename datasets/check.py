@@ -101,7 +101,8 @@ def fix_for(cls, root, bad_images):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m datasets.check", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help=f"datasets to check (default: all present): {', '.join(coop_datasets())}")
+    parser.add_argument("names", nargs="*",
+                        help=f"datasets to check (default: all present): {', '.join(coop_datasets())}")
     parser.add_argument("--root", required=True, help="the data root (DATASET.ROOT, train.py's --root)")
     parser.add_argument("--decode", action="store_true", help="decode every pixel, not just the image headers")
     parser.add_argument("--verbose", "-v", action="store_true", help="print image counts per class and split")

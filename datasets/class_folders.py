@@ -13,7 +13,9 @@ def list_class_folders(tree_dir, ignored=()):
     """Sorted names of the sub-folders of `tree_dir` (hidden ones and `ignored` left out)."""
     if not os.path.isdir(tree_dir):
         raise DatasetError(f"image folder {tree_dir} not found")
-    return sorted(e.name for e in os.scandir(tree_dir) if e.is_dir() and not e.name.startswith(".") and e.name not in ignored)
+    return sorted(
+        e.name for e in os.scandir(tree_dir) if e.is_dir() and not e.name.startswith(".") and e.name not in ignored
+    )
 
 
 def list_images(folder):
@@ -29,7 +31,9 @@ def read_classnames_file(path, fix=""):
         for line_number, line in enumerate(file, start=1):
             parts = line.strip().split(" ")
             if len(parts) < 2:
-                raise DatasetError(f"{path}: line {line_number} should be '<wnid> <class name>', found {line.strip()!r}")
+                raise DatasetError(
+                    f"{path}: line {line_number} should be '<wnid> <class name>', found {line.strip()!r}"
+                )
             classnames[parts[0]] = " ".join(parts[1:])
     return classnames
 

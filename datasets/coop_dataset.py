@@ -142,9 +142,13 @@ class CoOpDataset(DatasetBase):
                 known_name = name_of_label.setdefault(item.label, item.classname)
                 known_label = label_of_name.setdefault(item.classname, item.label)
                 if known_name != item.classname:
-                    problems.append(f"label {item.label} is both {known_name!r} and {item.classname!r} at {item.origin}")
+                    problems.append(
+                        f"label {item.label} is both {known_name!r} and {item.classname!r} at {item.origin}"
+                    )
                 elif known_label != item.label:
-                    problems.append(f"class {item.classname!r} has labels {known_label} and {item.label} at {item.origin}")
+                    problems.append(
+                        f"class {item.classname!r} has labels {known_label} and {item.label} at {item.origin}"
+                    )
         return problems
 
     @classmethod

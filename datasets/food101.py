@@ -16,7 +16,8 @@ class Food101(CoOpDataset):
     zeroshot_template = "a photo of {}, a type of food."
     downloads = (
         Download("food-101.tar.gz", url="http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz",
-                 md5="85eeb15f3717b99a5da872d97d918f87", extract={"food-101/images": "images", "food-101/meta": "meta"}),
+                 md5="85eeb15f3717b99a5da872d97d918f87",
+                 extract={"food-101/images": "images", "food-101/meta": "meta"}),
         Download("split_zhou_Food101.json", gdrive_id="1QK0tGi096I0Ba6kggatX1ee6dJFIcEJl"),
     )
 

@@ -29,8 +29,9 @@ class ImageNet(CoOpDataset):
 ImageNet (ILSVRC2012) needs an account: download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from
 https://image-net.org/download-images.php, then
   mkdir -p {dataset_dir}/images/train {dataset_dir}/images/val
-  tar -xf ILSVRC2012_img_train.tar -C {dataset_dir}/images/train   (gives 1,000 n*.tar: untar each into
-      its own folder: cd images/train && for f in n*.tar; do mkdir ${{f%.tar}} && tar -xf $f -C ${{f%.tar}} && rm $f; done)
+  tar -xf ILSVRC2012_img_train.tar -C {dataset_dir}/images/train
+      (this gives 1,000 n*.tar files; untar each into its own folder:
+       cd {dataset_dir}/images/train && for f in n*.tar; do mkdir ${{f%.tar}} && tar -xf $f -C ${{f%.tar}} && rm $f; done)
   tar -xf ILSVRC2012_img_val.tar -C {dataset_dir}/images/val
 The val images arrive in one flat folder: """ + VAL_SORTING_FIX + """.
 Symbolic links to an existing copy work: images/train and images/val may point to it."""
@@ -40,7 +41,8 @@ Symbolic links to an existing copy work: images/train and images/val may point t
         cls.require_folder(dataset_dir)
         root = os.path.dirname(dataset_dir)
         classnames = read_classnames_file(os.path.join(dataset_dir, "classnames.txt"), fix=cls.prepare_command(root))
-        trees = {split: os.path.join(dataset_dir, cls.image_dir, folder) for split, folder in (("train", "train"), ("test", "val"))}
+        image_dir = os.path.join(dataset_dir, cls.image_dir)
+        trees = {"train": os.path.join(image_dir, "train"), "test": os.path.join(image_dir, "val")}
         for tree_dir in trees.values():
             if not os.path.isdir(tree_dir):
                 raise DatasetError(f"ImageNet: {tree_dir} not found; see {cls.prepare_command(root)}")

@@ -44,4 +44,6 @@ class OxfordPets(CoOpDataset):
         with open(path) as file:
             lines = [line.split() for line in file if line.strip()]
         image_dir = os.path.join(dataset_dir, cls.image_dir)
-        return [entry(os.path.join(image_dir, name + ".jpg"), int(label) - 1, breed_of(name)) for name, label, *_ in lines]
+        return [
+            entry(os.path.join(image_dir, name + ".jpg"), int(label) - 1, breed_of(name)) for name, label, *_ in lines
+        ]

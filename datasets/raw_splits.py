@@ -28,7 +28,8 @@ def split_trainval(trainval, p_val=0.2):
     for label, indices in indices_by_label.items():
         n_val = round(len(indices) * p_val)
         if n_val == 0:
-            raise DatasetError(f"class {trainval[indices[0]].classname!r} has too few images ({len(indices)}) for a val split")
+            classname = trainval[indices[0]].classname
+            raise DatasetError(f"class {classname!r} has too few images ({len(indices)}) for a val split")
         random.shuffle(indices)
         val.extend(trainval[index] for index in indices[:n_val])
         train.extend(trainval[index] for index in indices[n_val:])

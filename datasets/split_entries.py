@@ -37,7 +37,8 @@ def read_split_file(split_path, image_dir, fix=""):
     for split in SPLIT_NAMES:
         rows = content[split]
         if not isinstance(rows, list):
-            raise DatasetError(f"{split_path}: '{split}' should be a list of entries, found {type(rows).__name__}{suffix}")
+            found = type(rows).__name__
+            raise DatasetError(f"{split_path}: '{split}' should be a list of entries, found {found}{suffix}")
         entries = []
         for index, row in enumerate(rows):
             if not _is_split_row(row):

@@ -24,7 +24,8 @@ class SUN397(CoOpDataset):
     downloads = (
         Download("SUN397.tar.gz", url=URL + "SUN397.tar.gz", md5="8ca2778205c41d23104230ba66911c7a",
                  extract={"SUN397": "SUN397"}),
-        Download("Partitions.zip", url=URL + "download/Partitions.zip", extract={name: name for name in partition_files}),
+        Download("Partitions.zip", url=URL + "download/Partitions.zip",
+                 extract={name: name for name in partition_files}),
         Download("split_zhou_SUN397.json", gdrive_id="1y2RD81BYuiyvebdN-JymPfyWYcd8_MUq"),
     )
     manual_steps = """\
@@ -56,5 +57,6 @@ file."""
                 image = line.strip()[1:]
                 if image:
                     category = os.path.dirname(image)
-                    entries.append(entry(os.path.join(dataset_dir, cls.image_dir, image), label_of[category], scene_name(category)))
+                    impath = os.path.join(dataset_dir, cls.image_dir, image)
+                    entries.append(entry(impath, label_of[category], scene_name(category)))
         return entries

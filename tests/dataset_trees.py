@@ -29,7 +29,8 @@ def write_mat(path, content):
 def folder_tree(image_dir, folders, count=IMAGES_PER_FOLDER_CLASS, extension="jpg"):
     for shade, folder in enumerate(folders):
         for index in range(count):
-            write_image(os.path.join(image_dir, folder, f"image_{index:04d}.{extension}"), colour=(shade * 40, index, 0))
+            path = os.path.join(image_dir, folder, f"image_{index:04d}.{extension}")
+            write_image(path, colour=(shade * 40, index, 0))
 
 
 def oxford_pets(root):
@@ -107,7 +108,8 @@ def sun397(root):
 def ucf101(root):
     folder = os.path.join(root, "ucf101")
     actions = ("ApplyEyeMakeup", "Archery", "BabyCrawling")
-    write_lines(os.path.join(folder, "ucfTrainTestlist", "classInd.txt"), [f"{i + 1} {a}" for i, a in enumerate(actions)])
+    class_lines = [f"{index} {action}" for index, action in enumerate(actions, start=1)]
+    write_lines(os.path.join(folder, "ucfTrainTestlist", "classInd.txt"), class_lines)
     lists = {"trainlist01.txt": [], "testlist01.txt": []}
     image_folders = ("Apply_Eye_Makeup", "Archery", "Baby_Crawling")
     for label, (action, image_folder) in enumerate(zip(actions, image_folders), start=1):

@@ -60,7 +60,8 @@ def test_label_problems_and_foreign_class_names_are_reported(demo_root, capsys):
     code, out = run_check(capsys, demo_root, "demo")
     assert code == 1
     assert out.splitlines()[:5] == [
-        "  label 12 is out of range 0..9 at split_zhou_Demo.json test[0] ['red_circle/test_00.jpg', 12, 'crimson circle']",
+        "  label 12 is out of range 0..9 at split_zhou_Demo.json test[0] "
+        "['red_circle/test_00.jpg', 12, 'crimson circle']",
         "  train has no images of 1 class(es), e.g. 'crimson circle'",
         "  val has no images of 2 class(es), e.g. 'green triangle'",
         "  11 classes, expected 10",
@@ -68,7 +69,7 @@ def test_label_problems_and_foreign_class_names_are_reported(demo_root, capsys):
     ]
 
 
-def test_class_count_and_raw_names_are_compared_with_coops(tmp_path, capsys, monkeypatch):
+def test_class_count_and_raw_names_are_compared_with_coops(tmp_path, capsys):
     TREES["caltech101"][0](str(tmp_path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
