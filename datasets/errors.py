@@ -1,7 +1,8 @@
 """What dataset code raises and warns: one-line, actionable messages (train.py prints them and exits)."""
+from harness.errors import UserError
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset cannot be loaded as asked; the message names the file or folder and the fix."""
 
 
