@@ -2,14 +2,11 @@
 import argparse
 import sys
 
-from harness.torchvision_fix import ensure_torchvision_importable
-
-ensure_torchvision_importable()
+# Importing the harness first makes torchvision importable (harness/torchvision_fix.py).
+from harness.config import SUBSAMPLE_CHOICES, extend_cfg
+from harness.errors import ConfigError, EngineUnavailable, UserError
 
 import torch  # noqa: E402
-
-from harness.config import SUBSAMPLE_CHOICES, extend_cfg  # noqa: E402
-from harness.errors import ConfigError, EngineUnavailable, UserError  # noqa: E402
 
 try:
     from harness.engine import (

@@ -8,9 +8,6 @@ import inspect
 import os
 
 from harness.errors import EngineUnavailable
-from harness.torchvision_fix import ensure_torchvision_importable
-
-ensure_torchvision_importable()
 
 ENGINE_VARIABLE = "DASSL_ENGINE"
 

@@ -18,10 +18,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness.torchvision_fix import ensure_torchvision_importable  # noqa: E402
-
-ensure_torchvision_importable()
-
+import harness  # noqa: E402,F401  (first: makes torchvision importable)
 import torch  # noqa: E402
 
 from harness.clip.backbones import image_size  # noqa: E402
