@@ -1,0 +1,64 @@
+"""Reading results from Dassl logs, as CoOp's parse_test_res.py does, minus its blind spots.
+
+A result counts only after an end signal: the end of training (`Finish training`, Dassl >= 0.6.1, or
+`Finished training`, older Dassl as in MaPLe/PromptSRC logs) or, for evaluation-only runs, `=> result`. After
+the signal the last match of `* <keyword>: <number>%` wins (1 or 2 decimals). A re-run writes
+`log.txt-YYYY-MM-DD-HH-MM-SS` beside the first `log.txt`; the newest log holding a result is the one read.
+"""
+import os
+import re
+
+END_OF_TRAINING = ("Finish training", "Finished training")
+END_OF_TEST = ("=> result",)
+# train.py prints its arguments into the log; an evaluation-only run has this line and no end of training.
+EVAL_ONLY_ARGUMENT = "eval_only: True"
+_LOG_NAME = re.compile(r"log\.txt(-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})?")
+
+
+def metric_pattern(keyword):
+    """CoOp's regex: the keyword verbatim, then a number and %."""
+    return re.compile(rf"\* {keyword}: ([\.\deE+-]+)%")
+
+
+def log_files(run_dir):
+    """The run's logs, oldest first: `log.txt`, then the timestamped logs of re-runs."""
+    if not os.path.isdir(run_dir):
+        return []
+    names = sorted(name for name in os.listdir(run_dir) if _LOG_NAME.fullmatch(name))
+    return [os.path.join(run_dir, name) for name in names]
+
+
+def read_metric(path, keyword="accuracy", end_signals=END_OF_TRAINING):
+    """The metric's last value after the first end-signal line of a log, or None."""
+    pattern = metric_pattern(keyword)
+    value, signalled = None, False
+    with open(path, errors="replace") as log:
+        for line in log:
+            line = line.strip()
+            signalled = signalled or line in end_signals
+            match = pattern.search(line)
+            if match and signalled:
+                value = float(match.group(1))
+    return value
+
+
+def is_eval_only_log(path):
+    with open(path, errors="replace") as log:
+        return any(line.strip() == EVAL_ONLY_ARGUMENT for line in log)
+
+
+def end_signals_of(path):
+    """The end signal a log's result follows: `=> result` for evaluation-only runs, else the end of training."""
+    return END_OF_TEST if is_eval_only_log(path) else END_OF_TRAINING
+
+
+def newest_result(run_dir, keyword="accuracy", end_signals=None):
+    """(log path, value) from the newest log of the run that holds a result, or None.
+
+    end_signals None reads each log by its own kind (see `end_signals_of`).
+    """
+    for path in reversed(log_files(run_dir)):
+        value = read_metric(path, keyword, end_signals or end_signals_of(path))
+        if value is not None:
+            return path, value
+    return None
