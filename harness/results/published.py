@@ -1,0 +1,32 @@
+"""Published accuracies (published_results.yaml beside this file): the leaderboard's reference rows.
+
+The file stores base and novel accuracies as printed; every HM is computed here from them, never copied.
+"""
+import os
+
+import yaml
+
+PUBLISHED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "published_results.yaml")
+# A printed average further than rounding from the mean of the printed per-dataset rows gets a note.
+ROUNDING_TOLERANCE = 0.05
+
+
+def harmonic_mean(base, novel):
+    """HM = 2BN / (B + N), of seed-averaged (or dataset-averaged) base and novel accuracies."""
+    return 2 * base * novel / (base + novel)
+
+
+def load_published(path=PUBLISHED_FILE):
+    with open(path) as file:
+        return yaml.safe_load(file)
+
+
+def published_base2new(published, dataset):
+    """[(method, base, novel)] for one dataset, or for "average" (the printed 11-dataset averages)."""
+    return [(method, *rows[dataset]) for method, rows in published["base2new"].items() if dataset in rows]
+
+
+def published_targets(published, table):
+    """{method: {dataset: accuracy}} of the "cross_dataset" or "domain_generalization" table."""
+    order = published[f"{table}_order"]
+    return {method: dict(zip(order, values)) for method, values in published[table].items()}
