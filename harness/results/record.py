@@ -85,6 +85,7 @@ class ResultRecord:
 
 def write_json_atomically(data, path):
     """Write to a temporary file in the same folder, then rename: readers see no file or the whole file."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     temporary = f"{path}.tmp-{os.getpid()}"
     with open(temporary, "w") as file:
         json.dump(data, file, indent=2)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Cross-dataset and domain generalization, step 2: evaluate the ImageNet-trained model on another dataset (all
+# classes): one of the 10 cross-dataset targets, or imagenetv2 / imagenet_sketch / imagenet_a / imagenet_r.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+[[ $# -ge 2 && $# -le 5 ]] || usage "DATASET SEED [TRAINER] [CFG] [LOAD_EPOCH]"
+
+DATASET=$1
+SEED=$2
+TRAINER=${3:-${DEFAULT_TRAINER}}
+CFG=${4:-$(default_cfg "${TRAINER}" cross_dataset "${DATASET}")}
+LOAD_EPOCH=${5:-}
+[[ ${DATASET} != imagenet ]] || usage "DATASET SEED [TRAINER] [CFG] [LOAD_EPOCH]   (DATASET is a target, not imagenet: its accuracy is xd_train.sh's final test)"
+
+MODEL_DIR=${OUTPUT}/imagenet/${TRAINER}/${CFG}_${PROTOCOL_SHOTS}shots/seed${SEED}
+DIR=${OUTPUT}/evaluation/${TRAINER}/${CFG}_${PROTOCOL_SHOTS}shots/${DATASET}/seed${SEED}
+run_evaluation "${DIR}" "${DATASET}" "${SEED}" "${TRAINER}" "${CFG}" "${MODEL_DIR}" "${LOAD_EPOCH}"

@@ -1,0 +1,160 @@
+"""The protocol scripts end to end on the demo data: the base-to-novel loop, finished runs never redone, unfinished
+runs resumed or re-run, a run killed mid-training finishing with the metrics of an uninterrupted run, and the
+parser and leaderboard on what the loop wrote. Seeds 1-2 of zero-shot CLIP and MMA keep it to about a minute."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from harness.results.layout import parse_run_dir
+from tests.trainer_helpers import REPO_ROOT
+
+SEEDS = (1, 2)
+METRICS = ("accuracy", "macro_f1", "error", "total", "correct")
+
+
+def script_env(demo_root, output):
+    # One thread per run: the tiny model's operations are too small for intra-op threads.
+    return {**os.environ, "PYTHON": sys.executable, "DATA": str(demo_root), "OUTPUT": str(output),
+            "DATASETS": "demo", "SEEDS": " ".join(map(str, SEEDS)), "OMP_NUM_THREADS": "1"}
+
+
+def run_script(env, *arguments, **kwargs):
+    result = subprocess.run(["bash", *arguments], cwd=REPO_ROOT, env=env, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def run_dir(output, phase, trainer, seed):
+    return os.path.join(output, "base2new", phase, "demo", "shots_16", trainer, "demo", f"seed{seed}")
+
+
+def read_json(path):
+    with open(path) as file:
+        return json.load(file)
+
+
+def folder_state(output):
+    """Every file under output with its modification time."""
+    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(output) for f in fs}
+
+
+@pytest.fixture(scope="module")
+def loop_output(demo_root, tmp_path_factory):
+    """The base-to-novel loop (scripts/run_base2new.sh) for zero-shot CLIP and MMA on the demo dataset."""
+    output = tmp_path_factory.mktemp("protocol") / "output"
+    env = script_env(demo_root, output)
+    for trainer in ("ZeroshotCLIP", "MMA"):
+        run_script(env, "scripts/run_base2new.sh", trainer, "demo")
+    return output, env
+
+
+def test_the_loop_writes_a_record_for_every_run_in_coops_layout(loop_output):
+    output, _ = loop_output
+    for trainer in ("ZeroshotCLIP", "MMA"):
+        for seed in SEEDS:
+            for phase, subsample in (("train_base", "base"), ("test_new", "new")):
+                folder = run_dir(output, phase, trainer, seed)
+                record = read_json(os.path.join(folder, "metrics.json"))
+                assert (record["trainer"], record["protocol"], record["subsample"], record["seed"]) == \
+                    (trainer, "base2new", subsample, seed)
+                assert parse_run_dir(folder).split == subsample
+                assert record["total"] == 50 and record["accuracy"] == 100 * record["correct"] / 50
+                assert record["eval_only"] == (trainer == "ZeroshotCLIP" or phase == "test_new")
+    tested = read_json(os.path.join(run_dir(output, "test_new", "MMA", 1), "metrics.json"))
+    assert tested["model_dir"] == run_dir(output, "train_base", "MMA", 1) and tested["load_epoch"] == 20
+    # The demo's learning check: MMA learns the base classes, zero-shot CLIP on a random backbone is at chance.
+    assert read_json(os.path.join(run_dir(output, "train_base", "MMA", 1), "metrics.json"))["accuracy"] > 60
+
+
+def test_running_the_loop_again_redoes_nothing(loop_output):
+    output, env = loop_output
+    before = folder_state(output)
+    stdout = run_script(env, "scripts/run_base2new.sh", "MMA", "demo")
+    assert stdout.splitlines() == [f"Finished, skipping: {run_dir(output, phase, 'MMA', seed)}"
+                                   for seed in SEEDS for phase in ("train_base", "test_new")]
+    assert folder_state(output) == before
+
+
+def test_an_evaluation_without_its_record_is_run_again_and_nothing_else(loop_output):
+    output, env = loop_output
+    folder = run_dir(output, "test_new", "MMA", 2)
+    record = read_json(os.path.join(folder, "metrics.json"))
+    os.remove(os.path.join(folder, "metrics.json"))
+    stdout = run_script(env, "scripts/run_base2new.sh", "MMA", "demo")
+    assert stdout.count("Finished, skipping: ") == 3
+    assert f"Unfinished (no metrics.json), running again: {folder}" in stdout
+    rerun = read_json(os.path.join(folder, "metrics.json"))
+    assert {k: rerun[k] for k in METRICS} == {k: record[k] for k in METRICS}
+    assert len([name for name in os.listdir(folder) if name.startswith("log.txt")]) == 2
+
+
+def test_a_run_killed_mid_training_finishes_with_the_metrics_of_an_uninterrupted_run(loop_output, tmp_path):
+    reference_output, env = loop_output
+    env = {**env, "OUTPUT": str(tmp_path)}
+    folder = run_dir(tmp_path, "train_base", "MMA", 1)
+    command = ["bash", "scripts/base2new_train.sh", "demo", "1", "MMA", "demo"]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    log = os.path.join(folder, "log.txt")
+    deadline = time.time() + 120
+    while not (os.path.exists(log) and "epoch [3/20]" in open(log).read()):
+        assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert "Finish training" not in open(log).read()
+    assert not os.path.exists(os.path.join(folder, "metrics.json"))
+
+    stdout = run_script(env, "scripts/base2new_train.sh", "demo", "1", "MMA", "demo")
+    assert stdout.startswith(f"Unfinished (no metrics.json), running again: {folder}")
+    assert "No checkpoint found, train from scratch" in stdout  # only the last epoch is checkpointed
+    reference = run_dir(reference_output, "train_base", "MMA", 1)
+    resumed = read_json(os.path.join(folder, "metrics.json"))
+    uninterrupted = read_json(os.path.join(reference, "metrics.json"))
+    assert {k: resumed[k] for k in METRICS} == {k: uninterrupted[k] for k in METRICS}
+    assert resumed["config_hash"] == uninterrupted["config_hash"]
+    checkpoint = os.path.join("adapter_learner", "model.pth.tar-20")
+    weights = torch.load(os.path.join(folder, checkpoint), weights_only=True)["state_dict"]
+    reference_weights = torch.load(os.path.join(reference, checkpoint), weights_only=True)["state_dict"]
+    assert all(torch.equal(weights[key], reference_weights[key]) for key in reference_weights)
+
+
+def test_a_run_killed_after_its_last_checkpoint_resumes_there_and_only_tests(loop_output, tmp_path):
+    reference_output, env = loop_output
+    env = {**env, "OUTPUT": str(tmp_path)}
+    reference = run_dir(reference_output, "train_base", "MMA", 2)
+    folder = run_dir(tmp_path, "train_base", "MMA", 2)
+    shutil.copytree(reference, folder)
+    os.remove(os.path.join(folder, "metrics.json"))  # the state of a run killed during its final test
+
+    stdout = run_script(env, "scripts/base2new_train.sh", "demo", "2", "MMA", "demo")
+    assert "Previous epoch: 20" in stdout and not re.search(r"^epoch \[", stdout, re.M)
+    resumed = read_json(os.path.join(folder, "metrics.json"))
+    uninterrupted = read_json(os.path.join(reference, "metrics.json"))
+    assert {k: resumed[k] for k in METRICS} == {k: uninterrupted[k] for k in METRICS}
+
+
+def test_the_parser_and_the_leaderboard_read_the_loops_output(loop_output):
+    output, env = loop_output
+    records = {phase: [read_json(os.path.join(run_dir(output, phase, "MMA", seed), "metrics.json"))["accuracy"]
+                       for seed in SEEDS] for phase in ("train_base", "test_new")}
+    experiment = os.path.dirname(run_dir(output, "train_base", "MMA", 1))
+    parsed = subprocess.run([sys.executable, "parse_test_res.py", experiment], cwd=REPO_ROOT, capture_output=True,
+                            text=True, check=True).stdout
+    mean = sum(records["train_base"]) / len(SEEDS)
+    assert re.search(rf"^\* accuracy: {mean:.2f}% \+- \d+\.\d\d%$", parsed, re.M)
+
+    board = subprocess.run([sys.executable, "-m", "harness.results.leaderboard", str(output)], cwd=REPO_ROOT,
+                           capture_output=True, text=True, check=True).stdout
+    mma = next(line for line in board.splitlines() if line.startswith("| demo | MMA | demo | ours |"))
+    assert mma.endswith("| 1,2 / 1,2 | base: seed3 missing; novel: seed3 missing |")  # the loop ran seeds 1-2
+    assert f"{mean:.2f}" in mma
+    assert os.path.isfile(os.path.join(output, "leaderboard", "leaderboard.png"))
