@@ -114,6 +114,16 @@ class BranchedModule(nn.Module):
         self.branch = branch
         self.enabled = True
 
+    def __getattr__(self, name):
+        # open_clip reads attributes of the modules it owns (the text tower asks block 0 for get_weight_dtype):
+        # the wrapper passes them through to the wrapped module.
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "module":
+                raise
+            return getattr(self.module, name)
+
     def forward(self, x, *args, **kwargs):
         output = self.module(x, *args, **kwargs)
         return self.branch(self.module, x, output) if self.enabled else output
