@@ -18,8 +18,9 @@ DEFAULT_TRAINER=RMAdapter
 PROTOCOL_SHOTS=16
 
 # The protocols' datasets (CoOp's config names), as harness/results/layout.py reads them back.
-BASE2NEW_DATASETS="imagenet caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101"
-CROSS_DATASET_TARGETS="caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101"
+CROSS_DATASET_TARGETS="caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd
+    eurosat ucf101"
+BASE2NEW_DATASETS="imagenet ${CROSS_DATASET_TARGETS}"
 DOMAIN_GENERALIZATION_TARGETS="imagenetv2 imagenet_sketch imagenet_a imagenet_r"
 
 # Killing a run mid-training and running it again must give the metrics of an uninterrupted run. A checkpoint
@@ -56,10 +57,14 @@ default_cfg() {  # default_cfg TRAINER PROTOCOL DATASET: the config a protocol u
     fi
 }
 
+yaml_names() {  # yaml_names FOLDER: the names of its .yaml files, on one line
+    ls "$1" 2>/dev/null | sed -n 's/\.yaml$//p' | paste -sd ' '
+}
+
 config_file() {  # config_file TRAINER CFG: configs/trainers/TRAINER/CFG.yaml, or an error naming what exists
     local path="configs/trainers/$1/$2.yaml"
     if [[ ! -f ${path} ]]; then
-        echo "Error: no config ${path}; available for $1: $(ls "configs/trainers/$1" 2>/dev/null | sed -n 's/\.yaml$//p' | paste -sd ' ')" >&2
+        echo "Error: no config ${path}; available for $1: $(yaml_names "configs/trainers/$1")" >&2
         exit 1
     fi
     echo "${path}"
@@ -68,7 +73,7 @@ config_file() {  # config_file TRAINER CFG: configs/trainers/TRAINER/CFG.yaml, o
 dataset_config_file() {  # dataset_config_file DATASET: configs/datasets/DATASET.yaml, or an error
     local path="configs/datasets/$1.yaml"
     if [[ ! -f ${path} ]]; then
-        echo "Error: no dataset config ${path}; available: $(ls "configs/datasets" | sed -n 's/\.yaml$//p' | paste -sd ' ')" >&2
+        echo "Error: no dataset config ${path}; available: $(yaml_names configs/datasets)" >&2
         exit 1
     fi
     echo "${path}"
@@ -120,7 +125,7 @@ run_evaluation() {  # run_evaluation DIR DATASET SEED TRAINER CFG MODEL_DIR LOAD
     fi
     if [[ -z ${load_epoch} ]]; then
         config=$(config_file "${trainer}" "${cfg}")
-        load_epoch=$("${PYTHON}" -m harness.results.config_value "${config}" OPTIM.MAX_EPOCH)
+        load_epoch=$("${PYTHON}" "${SCRIPTS}/config_value.py" "${config}" OPTIM.MAX_EPOCH)
     fi
     train_py "${dir}" "${dataset}" "${seed}" "${trainer}" "${cfg}" \
         --eval-only --model-dir "${model_dir}" --load-epoch "${load_epoch}" "$@"

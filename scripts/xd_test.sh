@@ -10,7 +10,8 @@ SEED=$2
 TRAINER=${3:-${DEFAULT_TRAINER}}
 CFG=${4:-$(default_cfg "${TRAINER}" cross_dataset "${DATASET}")}
 LOAD_EPOCH=${5:-}
-[[ ${DATASET} != imagenet ]] || usage "DATASET SEED [TRAINER] [CFG] [LOAD_EPOCH]   (DATASET is a target, not imagenet: its accuracy is xd_train.sh's final test)"
+# ImageNet is the source: its accuracy is the final test of xd_train.sh.
+[[ ${DATASET} != imagenet ]] || usage "DATASET SEED [TRAINER] [CFG] [LOAD_EPOCH]   (DATASET: a target, not imagenet)"
 
 MODEL_DIR=${OUTPUT}/imagenet/${TRAINER}/${CFG}_${PROTOCOL_SHOTS}shots/seed${SEED}
 DIR=${OUTPUT}/evaluation/${TRAINER}/${CFG}_${PROTOCOL_SHOTS}shots/${DATASET}/seed${SEED}

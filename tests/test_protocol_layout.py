@@ -79,4 +79,5 @@ def test_every_default_config_of_the_scripts_exists(trainer):
 def test_wrong_arguments_print_one_usage_line(arguments):
     result = subprocess.run(["bash", *f"scripts/{arguments}".split()], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stdout == "" and len(result.stderr.splitlines()) == 1 and result.stderr.startswith("Usage: bash scripts/")
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("Usage: bash scripts/")

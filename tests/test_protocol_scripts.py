@@ -9,11 +9,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 import torch
 
-from harness.results.layout import parse_run_dir
+from harness.results.collect import collect_runs
+from harness.results.layout import CROSS_DATASET_TARGETS, DOMAIN_GENERALIZATION_TARGETS, parse_run_dir
 from tests.trainer_helpers import REPO_ROOT
 
 SEEDS = (1, 2)
@@ -39,6 +41,11 @@ def run_dir(output, phase, trainer, seed):
 def read_json(path):
     with open(path) as file:
         return json.load(file)
+
+
+def read_text(path):
+    with open(path) as file:
+        return file.read()
 
 
 def folder_state(output):
@@ -105,12 +112,12 @@ def test_a_run_killed_mid_training_finishes_with_the_metrics_of_an_uninterrupted
                                start_new_session=True)
     log = os.path.join(folder, "log.txt")
     deadline = time.time() + 120
-    while not (os.path.exists(log) and "epoch [3/20]" in open(log).read()):
+    while not (os.path.exists(log) and "epoch [3/20]" in read_text(log)):
         assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert "Finish training" not in open(log).read()
+    assert "Finish training" not in read_text(log)
     assert not os.path.exists(os.path.join(folder, "metrics.json"))
 
     stdout = run_script(env, "scripts/base2new_train.sh", "demo", "1", "MMA", "demo")
@@ -158,3 +165,46 @@ def test_the_parser_and_the_leaderboard_read_the_loops_output(loop_output):
     assert mma.endswith("| 1,2 / 1,2 | base: seed3 missing; novel: seed3 missing |")  # the loop ran seeds 1-2
     assert f"{mean:.2f}" in mma
     assert os.path.isfile(os.path.join(output, "leaderboard", "leaderboard.png"))
+
+
+FAKE_TRAIN_PY = """#!/usr/bin/env bash
+# Stands in for python: records each train.py call and finishes it with a record; runs anything else.
+if [[ $1 == train.py ]]; then
+    echo "${@:2}" >> "${CALLS}"
+    while [[ $1 != --output-dir ]]; do shift; done
+    mkdir -p "$2" && echo '{"accuracy": 50.0}' > "$2/metrics.json"
+else
+    exec "${REAL_PYTHON}" "$@"
+fi
+"""
+
+
+def test_cross_dataset_generalization_and_few_shot_loops_call_train_py_in_coops_layout(tmp_path):
+    fake_python = tmp_path / "python"
+    fake_python.write_text(FAKE_TRAIN_PY)
+    fake_python.chmod(0o755)
+    output, calls = tmp_path / "output", tmp_path / "calls"
+    env = {**os.environ, "PYTHON": str(fake_python), "REAL_PYTHON": sys.executable, "CALLS": str(calls),
+           "OUTPUT": str(output), "SEEDS": "1"}
+    run_script(env, "scripts/run_cross_dataset.sh", "MMA")
+    stdout = run_script(env, "scripts/run_domain_generalization.sh", "MMA")
+    run_script({**env, "DATASETS": "dtd", "SHOTS_LIST": "1 2"}, "scripts/run_few_shot.sh", "MMA")
+
+    source = f"{output}/imagenet/MMA/vit_b16_ep1_cross_datasets_16shots/seed1"
+    lines = calls.read_text().splitlines()
+    common = "--seed 1 --trainer MMA --dataset-config-file configs/datasets/{}.yaml --config-file " \
+             "configs/trainers/MMA/{}.yaml --output-dir {}"
+    assert lines[0] == (f"--root data/ {common.format('imagenet', 'vit_b16_ep1_cross_datasets', source)} "
+                        "DATASET.NUM_SHOTS 16 TRAIN.CHECKPOINT_FREQ 0")
+    evaluated = [line.split("--output-dir ")[1] for line in lines[1:15]]
+    assert evaluated == [f"{output}/evaluation/MMA/vit_b16_ep1_cross_datasets_16shots/{dataset}/seed1 --eval-only "
+                         f"--model-dir {source} --load-epoch 1"
+                         for dataset in CROSS_DATASET_TARGETS + DOMAIN_GENERALIZATION_TARGETS]
+    assert stdout.startswith(f"Finished, skipping: {source}\n")  # the ImageNet run is shared, not redone
+    assert [line.split("--output-dir ")[1] for line in lines[15:]] == [
+        f"{output}/few_shot/dtd/MMA/vit_b16_ep5_{k}shots/seed1 DATASET.NUM_SHOTS {k} TRAIN.CHECKPOINT_FREQ 0"
+        for k in (1, 2)]
+    runs, unrecognised = collect_runs(output)
+    assert unrecognised == [] and len(runs) == 17
+    assert Counter(run.layout.protocol for run in runs) == {
+        "cross_dataset_source": 1, "cross_dataset": 10, "domain_generalization": 4, "few_shot": 2}

@@ -28,28 +28,26 @@ def log_files(run_dir):
     return [os.path.join(run_dir, name) for name in names]
 
 
-def read_metric(path, keyword="accuracy", end_signals=END_OF_TRAINING):
-    """The metric's last value after the first end-signal line of a log, or None."""
+def read_lines(path):
+    with open(path, errors="replace") as log:
+        return [line.strip() for line in log]
+
+
+def metric_after_signal(lines, keyword="accuracy", end_signals=END_OF_TRAINING):
+    """The metric's last value after the first end-signal line, or None."""
     pattern = metric_pattern(keyword)
     value, signalled = None, False
-    with open(path, errors="replace") as log:
-        for line in log:
-            line = line.strip()
-            signalled = signalled or line in end_signals
-            match = pattern.search(line)
-            if match and signalled:
-                value = float(match.group(1))
+    for line in lines:
+        signalled = signalled or line in end_signals
+        match = pattern.search(line)
+        if match and signalled:
+            value = float(match.group(1))
     return value
 
 
-def is_eval_only_log(path):
-    with open(path, errors="replace") as log:
-        return any(line.strip() == EVAL_ONLY_ARGUMENT for line in log)
-
-
-def end_signals_of(path):
+def end_signals_of(lines):
     """The end signal a log's result follows: `=> result` for evaluation-only runs, else the end of training."""
-    return END_OF_TEST if is_eval_only_log(path) else END_OF_TRAINING
+    return END_OF_TEST if EVAL_ONLY_ARGUMENT in lines else END_OF_TRAINING
 
 
 def newest_result(run_dir, keyword="accuracy", end_signals=None):
@@ -58,7 +56,8 @@ def newest_result(run_dir, keyword="accuracy", end_signals=None):
     end_signals None reads each log by its own kind (see `end_signals_of`).
     """
     for path in reversed(log_files(run_dir)):
-        value = read_metric(path, keyword, end_signals or end_signals_of(path))
+        lines = read_lines(path)
+        value = metric_after_signal(lines, keyword, end_signals or end_signals_of(lines))
         if value is not None:
             return path, value
     return None

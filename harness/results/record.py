@@ -57,7 +57,7 @@ class ResultRecord:
         return path
 
     def fields(self):
-        from harness.engine import ENGINE
+        from harness.engine import ENGINE  # here: the leaderboard reads records without loading an engine
 
         cfg, args = self.trainer.cfg, self.args
         layout = parse_run_dir(cfg.OUTPUT_DIR)

@@ -1,6 +1,8 @@
 """Print one key of a YAML config file, for the protocol scripts (e.g. OPTIM.MAX_EPOCH, the epoch to load).
 
-    python -m harness.results.config_value configs/trainers/MMA/vit_b16_ep5.yaml OPTIM.MAX_EPOCH
+    python scripts/config_value.py configs/trainers/MMA/vit_b16_ep5.yaml OPTIM.MAX_EPOCH
+
+A plain script, not part of the harness package: importing the package imports torch, seconds per call.
 """
 import sys
 
@@ -19,7 +21,7 @@ def config_value(path, dotted_key):
 
 def main(argv):
     if len(argv) != 2:
-        sys.exit("Usage: python -m harness.results.config_value CONFIG_FILE KEY")
+        sys.exit("Usage: python scripts/config_value.py CONFIG_FILE KEY")
     path, key = argv
     try:
         print(config_value(path, key))
