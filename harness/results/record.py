@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 # a hash (the leaderboard flags seeds whose configs differ).
 HASH_EXCLUDED_KEYS = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "SEED")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_IMPORTED = time.time()
+_IMPORTED = time.time()  # the start of wall time where /proc cannot tell when the process started
 
 
 class ResultRecord:
