@@ -103,6 +103,14 @@ class CLIPAdapterTrainer(TrainerX):
     def model_inference(self, image):
         return self.model(image)
 
+    def resume_model_if_exist(self, directory):
+        # Dassl writes the `checkpoint` pointer file after the checkpoint itself: a run killed while saving leaves
+        # the folder without it, and that run has nothing to resume (Dassl's resume would crash on the folder).
+        if any(not os.path.isfile(os.path.join(directory, name, "checkpoint")) for name in self.get_model_names()):
+            print("No checkpoint found, train from scratch")
+            return 0
+        return super().resume_model_if_exist(directory)
+
     def load_model(self, directory, epoch=None):
         """Load adapter weights for evaluation (the CoOp family's override of Dassl's load_model).
 

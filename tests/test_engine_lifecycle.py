@@ -80,3 +80,10 @@ def test_eval_only_loads_the_requested_epoch_and_reproduces_the_final_test(demo_
     evaluated = RESULT_BLOCK.search(result.stdout).group(0)
     final_test = RESULT_BLOCK.search(train_stdout[train_stdout.index("Finish training"):]).group(0)
     assert evaluated == final_test
+
+
+def test_a_run_killed_while_saving_its_first_checkpoint_trains_from_scratch(demo_root, tmp_path):
+    (tmp_path / "adapter_learner").mkdir()
+    (tmp_path / "adapter_learner" / "model.pth.tar-1").write_bytes(b"partial")  # no pointer file yet
+    stdout = train(demo_root, tmp_path, epochs=1)
+    assert "No checkpoint found, train from scratch" in stdout and "epoch [1/1]" in stdout
