@@ -121,3 +121,20 @@ def test_missing_openai_checkpoint_names_the_file_and_where_to_get_it(tmp_path, 
 def test_unknown_backbone_lists_the_choices():
     with pytest.raises(BackboneError, match="Unknown backbone.*ViT-B/16.*tiny"):
         load_clip("ViT-B/17")
+
+
+def test_cached_text_features_follow_the_branches_state():
+    from harness.clip.adapted_clip import AdaptedCLIP
+
+    class ShiftText(nn.Module):
+        def branches(self, clip):
+            return {text_block(0): lambda block, x, output: output + 1.0}
+
+    model = AdaptedCLIP(load_clip("tiny"), PROMPTS, ShiftText()).eval()
+    with torch.no_grad():
+        adapted = model.text_features()
+        with branches_disabled(model.clip):
+            frozen = model.text_features()
+            assert torch.equal(frozen, torch.nn.functional.normalize(encode_text(model.clip, model.prompt_tokens), dim=-1))
+        assert not torch.equal(frozen, adapted)
+        assert torch.equal(model.text_features(), adapted)

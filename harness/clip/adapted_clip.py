@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from harness.clip.towers import check_supported, encode_image, encode_text, insert_branches, tokenize
+from harness.clip.towers import branches_enabled, check_supported, encode_image, encode_text, insert_branches, tokenize
 
 
 def weights_version(module):
@@ -50,7 +50,8 @@ class AdaptedCLIP(nn.Module):
         """L2-normalised class text features."""
         if self.adapter is not None and self.adapter.training:
             return F.normalize(self.encode_text(), dim=-1)
-        key = (self.prompt_tokens.device, weights_version(self.adapter) if self.adapter is not None else ())
+        key = (self.prompt_tokens.device, weights_version(self.adapter) if self.adapter is not None else (),
+               branches_enabled(self.clip))
         if key != self._text_cache_key:
             with torch.no_grad():
                 self._text_cache = F.normalize(self.encode_text(), dim=-1)

@@ -140,6 +140,11 @@ def insert_branches(clip, branches):
         setattr(parent, name, BranchedModule(module, branch))
 
 
+def branches_enabled(clip):
+    """Which inserted branches currently run (a tuple of flags, in module order)."""
+    return tuple(module.enabled for module in clip.modules() if isinstance(module, BranchedModule))
+
+
 @contextmanager
 def branches_disabled(clip):
     """Run the plain frozen CLIP inside this block (every inserted branch bypassed)."""
