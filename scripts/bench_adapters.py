@@ -11,15 +11,14 @@ import argparse
 import contextlib
 import io
 import os
-import statistics
 import sys
-import time
 from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import harness  # noqa: E402,F401  (first: makes torchvision importable)
 import torch  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 from harness.clip.backbones import image_size  # noqa: E402
 from harness.config import extend_cfg  # noqa: E402
@@ -56,19 +55,6 @@ def build_model_only(trainer_name, cfg, classnames, device):
     trainer.batch_idx, trainer.num_batches = 0, sys.maxsize  # never the epoch's last batch: no LR step
     return trainer
 
-
-def median_seconds(fn, steps, device):
-    fn()  # warm-up (and the evaluation text-feature cache)
-    times = []
-    for _ in range(steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(trainer_name, cfg, num_classes, batch_size, steps, device):

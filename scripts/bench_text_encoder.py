@@ -8,14 +8,13 @@ printed as ratios; the features are checked to agree.
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import harness  # noqa: E402,F401  (first: makes torchvision importable)
 import torch  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 from harness.clip.backbones import load_clip  # noqa: E402
 from harness.clip.towers import encode_text, tokenize  # noqa: E402
@@ -24,19 +23,6 @@ from harness.clip.towers import encode_text, tokenize  # noqa: E402
 CLASS_NAMES = ["golden retriever", "tabby cat", "red fox", "african elephant", "hummingbird", "fire truck",
                "espresso maker", "grand piano", "mountain bike", "sea anemone", "monarch butterfly", "lighthouse"]
 
-
-def median_seconds(fn, repeats, device):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():

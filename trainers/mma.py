@@ -27,14 +27,15 @@ from harness.config import register_trainer_node
 from harness.engine import TRAINER_REGISTRY
 from harness.errors import ConfigError
 
-register_trainer_node("MMA", {
+MMA_DEFAULTS = {
     "TEXT_CTX_INIT": "a photo of a",
     "PREC": "amp",
     "ADAPTER_START": 5,
     "ADAPTER_END": 12,
     "ADAPTER_DIM": 32,
     "ADAPTER_SCALE": 0.001,
-})
+}
+register_trainer_node("MMA", MMA_DEFAULTS)
 
 TOWERS = ("text", "visual")
 

@@ -27,15 +27,10 @@ from harness.clip.towers import (
 from harness.config import register_trainer_node
 from harness.engine import TRAINER_REGISTRY, compute_accuracy
 from harness.errors import ConfigError
-from trainers.mma import MMA, MultiModalAdapter, adapter_slots, check_adapter_range, init_linear_layers
+from trainers.mma import MMA, MMA_DEFAULTS, MultiModalAdapter, adapter_slots, check_adapter_range, init_linear_layers
 
 register_trainer_node("RMADAPTER", {
-    "TEXT_CTX_INIT": "a photo of a",
-    "PREC": "amp",
-    "ADAPTER_START": 5,
-    "ADAPTER_END": 12,
-    "ADAPTER_DIM": 32,
-    "ADAPTER_SCALE": 0.001,
+    **MMA_DEFAULTS,  # placement, scale, prompt and precision as MMA
     "ACTIVATION": "relu",
     "REC_TOWERS": "both",
     "REC_SHARED_PROJECTION": "down",

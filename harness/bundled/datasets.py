@@ -7,17 +7,14 @@ class with too few items.
 import random
 from collections import defaultdict
 
-from .registry import Registry, check_availability
+from .registry import Registry, build_registered
 from .tools import check_isfile
 
 DATASET_REGISTRY = Registry("DATASET")
 
 
 def build_dataset(cfg):
-    check_availability(cfg.DATASET.NAME, DATASET_REGISTRY.registered_names())
-    if cfg.VERBOSE:
-        print(f"Loading dataset: {cfg.DATASET.NAME}")
-    return DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)
+    return build_registered(DATASET_REGISTRY, "dataset", cfg.DATASET.NAME, cfg.VERBOSE, cfg)
 
 
 class Datum:
@@ -129,14 +126,16 @@ class DatasetBase:
 
     @staticmethod
     def split_dataset_by_label(data_source):
-        groups = defaultdict(list)
-        for item in data_source:
-            groups[item.label].append(item)
-        return groups
+        return _group_by(data_source, "label")
 
     @staticmethod
     def split_dataset_by_domain(data_source):
-        groups = defaultdict(list)
-        for item in data_source:
-            groups[item.domain].append(item)
-        return groups
+        return _group_by(data_source, "domain")
+
+
+def _group_by(data_source, attribute):
+    """{value: items} in the order values first appear (the order Dassl's few-shot draw visits classes)."""
+    groups = defaultdict(list)
+    for item in data_source:
+        groups[getattr(item, attribute)].append(item)
+    return groups

@@ -5,16 +5,13 @@ from collections import OrderedDict, defaultdict
 import numpy as np
 import torch
 
-from .registry import Registry, check_availability
+from .registry import Registry, build_registered
 
 EVALUATOR_REGISTRY = Registry("EVALUATOR")
 
 
 def build_evaluator(cfg, **kwargs):
-    check_availability(cfg.TEST.EVALUATOR, EVALUATOR_REGISTRY.registered_names())
-    if cfg.VERBOSE:
-        print(f"Loading evaluator: {cfg.TEST.EVALUATOR}")
-    return EVALUATOR_REGISTRY.get(cfg.TEST.EVALUATOR)(cfg, **kwargs)
+    return build_registered(EVALUATOR_REGISTRY, "evaluator", cfg.TEST.EVALUATOR, cfg.VERBOSE, cfg, **kwargs)
 
 
 def macro_f1_score(y_true, y_pred):

@@ -41,6 +41,14 @@ def most_similar(probe, candidates):
     return best
 
 
+def build_registered(registry, kind, name, verbose, *args, **kwargs):
+    """Dassl's build_trainer / build_dataset / build_evaluator: check the name, say it, instantiate."""
+    check_availability(name, registry.registered_names())
+    if verbose:
+        print(f"Loading {kind}: {name}")
+    return registry.get(name)(*args, **kwargs)
+
+
 def check_availability(requested, available):
     if requested not in available:
         raise ValueError(

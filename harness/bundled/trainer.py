@@ -12,7 +12,7 @@ from tqdm import tqdm
 from .data_manager import DataManager
 from .evaluator import build_evaluator
 from .meters import AverageMeter, MetricMeter
-from .registry import Registry, check_availability
+from .registry import Registry, build_registered
 from .tools import mkdir_if_missing, tolist_if_not
 from .torchtools import load_checkpoint, resume_from_checkpoint, save_checkpoint
 
@@ -20,10 +20,7 @@ TRAINER_REGISTRY = Registry("TRAINER")
 
 
 def build_trainer(cfg):
-    check_availability(cfg.TRAINER.NAME, TRAINER_REGISTRY.registered_names())
-    if cfg.VERBOSE:
-        print(f"Loading trainer: {cfg.TRAINER.NAME}")
-    return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)(cfg)
+    return build_registered(TRAINER_REGISTRY, "trainer", cfg.TRAINER.NAME, cfg.VERBOSE, cfg)
 
 
 def _summary_writer(log_dir):
