@@ -14,7 +14,8 @@ import warnings
 from collections import Counter
 
 from datasets.errors import FewShotWarning
-from datasets.json_files import read_json_file, write_json_atomic
+from datasets.json_files import read_json_file
+from harness.json_files import write_json_atomic
 from harness.engine import Datum
 
 CACHE_FORMAT = "coop-fewshot-v1"

@@ -6,7 +6,8 @@ trees and of every class folder are unchanged, i.e. no image or folder was added
 import os
 
 from datasets.class_folders import list_class_folders, list_images
-from datasets.json_files import read_json_file, write_json_atomic
+from datasets.json_files import read_json_file
+from harness.json_files import write_json_atomic
 
 INDEX_FORMAT = "class-folder-index-v1"
 

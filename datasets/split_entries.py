@@ -7,7 +7,8 @@ import os
 from typing import NamedTuple
 
 from datasets.errors import DatasetError
-from datasets.json_files import read_json_file, write_json_atomic
+from datasets.json_files import read_json_file
+from harness.json_files import write_json_atomic
 from harness.engine import Datum
 
 SPLIT_NAMES = ("train", "val", "test")

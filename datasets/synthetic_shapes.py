@@ -103,7 +103,7 @@ def write_shape_images(image_dir):
 def create_shapes_dataset(dataset_dir, image_folder, split_file):
     """Create dataset_dir with its images and split file, all or nothing: it is built in a temporary
     sibling folder and renamed into place, so a killed generation leaves no half dataset behind."""
-    from datasets.json_files import write_json_atomic
+    from harness.json_files import write_json_atomic
 
     parent = os.path.dirname(dataset_dir)
     os.makedirs(parent, exist_ok=True)

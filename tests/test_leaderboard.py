@@ -10,7 +10,7 @@ from harness.results.collect import collect_runs
 from harness.results.layout import BASE2NEW_DATASETS, CROSS_DATASET_TARGETS
 from harness.results.leaderboard import build_parser, main
 from harness.results.published import harmonic_mean, load_published
-from harness.results.record import write_json_atomically
+from harness.json_files import write_json_atomic
 from harness.results.tables import Leaderboard
 
 PARSE_LOGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "parse_logs")
@@ -23,7 +23,7 @@ def b2n_dir(root, dataset, seed, phase="train_base", trainer="MMA", config="vit_
 
 def record(run_dir, accuracy, config_hash="c0ffee"):
     os.makedirs(run_dir, exist_ok=True)
-    write_json_atomically({"accuracy": accuracy, "config_hash": config_hash}, os.path.join(run_dir, "metrics.json"))
+    write_json_atomic({"accuracy": accuracy, "config_hash": config_hash}, os.path.join(run_dir, "metrics.json"))
 
 
 def rows(table, source="ours"):

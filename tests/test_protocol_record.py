@@ -5,7 +5,8 @@ import subprocess
 from types import SimpleNamespace
 
 from harness.engine import ENGINE
-from harness.results.record import RECORD_NAME, ResultRecord, config_hash, write_json_atomically
+from harness.json_files import write_json_atomic
+from harness.results.record import RECORD_NAME, ResultRecord, config_hash
 from tests.trainer_helpers import REPO_ROOT, build_test_trainer, make_cfg
 
 
@@ -50,7 +51,7 @@ def test_the_config_hash_ignores_paths_seed_and_other_trainers_nodes_but_not_the
 
 def test_an_existing_record_is_replaced_whole(tmp_path):
     path = tmp_path / RECORD_NAME
-    write_json_atomically({"accuracy": 1.0}, path)
-    write_json_atomically({"accuracy": 2.0, "seed": 1}, path)
+    write_json_atomic({"accuracy": 1.0}, path)
+    write_json_atomic({"accuracy": 2.0, "seed": 1}, path)
     assert json.loads(path.read_text()) == {"accuracy": 2.0, "seed": 1}
     assert os.listdir(tmp_path) == [RECORD_NAME]

@@ -14,6 +14,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
+from harness.json_files import write_json_atomic
 from harness.results.layout import parse_run_dir
 
 RECORD_NAME = "metrics.json"
@@ -52,7 +53,7 @@ class ResultRecord:
             print(f"No test was run: {RECORD_NAME} is not written")
             return None
         path = os.path.join(self.trainer.cfg.OUTPUT_DIR, RECORD_NAME)
-        write_json_atomically(self.fields(), path)
+        write_json_atomic(self.fields(), path, indent=2)
         print(f"Result record: {path}")
         return path
 
@@ -81,18 +82,6 @@ class ResultRecord:
             **peak_memory(self.trainer.device),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-
-
-def write_json_atomically(data, path):
-    """Write to a temporary file in the same folder, then rename: readers see no file or the whole file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w") as file:
-        json.dump(data, file, indent=2)
-        file.write("\n")
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
 
 
 def read_record(run_dir):
