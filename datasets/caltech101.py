@@ -1,8 +1,8 @@
 import os
 
-from datasets.coop_dataset import CoOpDataset
-from datasets.download_steps import Download
-from datasets.raw_splits import split_class_folders
+from harness.data.coop_dataset import CoOpDataset
+from harness.data.download_steps import Download
+from harness.data.raw_splits import split_class_folders
 from harness.engine import DATASET_REGISTRY
 
 

@@ -12,9 +12,9 @@ import os
 import sys
 from collections import Counter
 
-from datasets.catalog import coop_datasets, find_dataset
-from datasets.errors import DatasetError
-from datasets.image_probe import image_problem
+from harness.data.catalog import coop_datasets, find_dataset
+from harness.data.errors import DatasetError
+from harness.data.image_probe import image_problem
 
 NAME_WIDTH = 20
 

@@ -1,8 +1,8 @@
 import os
 
-from datasets.coop_dataset import CoOpDataset
-from datasets.errors import DatasetError
-from datasets.synthetic_shapes import SHAPE_CLASSES, create_shapes_dataset
+from harness.data.coop_dataset import CoOpDataset
+from harness.data.errors import DatasetError
+from harness.data.synthetic_shapes import SHAPE_CLASSES, create_shapes_dataset
 from harness.engine import DATASET_REGISTRY
 
 

@@ -1,9 +1,9 @@
 import os
 
-from datasets.coop_dataset import CoOpDataset
-from datasets.download_steps import Download
-from datasets.errors import DatasetError
-from datasets.split_entries import SplitEntry
+from harness.data.coop_dataset import CoOpDataset
+from harness.data.download_steps import Download
+from harness.data.errors import DatasetError
+from harness.data.split_entries import SplitEntry
 from harness.engine import DATASET_REGISTRY
 
 LISTS = {"train": "images_variant_train.txt", "val": "images_variant_val.txt", "test": "images_variant_test.txt"}

@@ -1,11 +1,11 @@
 import csv
 import os
 
-from datasets.class_folders import entries_from_folders, read_classnames_file
-from datasets.coop_dataset import CoOpDataset
-from datasets.download_steps import IMAGENET_CLASSNAMES
-from datasets.errors import DatasetError
-from datasets.folder_index import cached_listings
+from harness.data.class_folders import entries_from_folders, read_classnames_file
+from harness.data.coop_dataset import CoOpDataset
+from harness.data.download_steps import IMAGENET_CLASSNAMES
+from harness.data.errors import DatasetError
+from harness.data.folder_index import cached_listings
 from harness.engine import DATASET_REGISTRY
 
 VAL_SORTING_FIX = (

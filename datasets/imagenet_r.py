@@ -1,5 +1,5 @@
-from datasets.download_steps import IMAGENET_CLASSNAMES, Download
-from datasets.imagenet_variant import ImageNetVariant
+from harness.data.download_steps import IMAGENET_CLASSNAMES, Download
+from harness.data.imagenet_variant import ImageNetVariant
 from harness.engine import DATASET_REGISTRY
 
 

@@ -1,9 +1,9 @@
 import os
 
-from datasets.class_folders import entries_from_folders
-from datasets.download_steps import IMAGENET_CLASSNAMES, Download
-from datasets.errors import DatasetError
-from datasets.imagenet_variant import ImageNetVariant
+from harness.data.class_folders import entries_from_folders
+from harness.data.download_steps import IMAGENET_CLASSNAMES, Download
+from harness.data.errors import DatasetError
+from harness.data.imagenet_variant import ImageNetVariant
 from harness.engine import DATASET_REGISTRY
 
 

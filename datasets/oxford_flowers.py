@@ -1,9 +1,10 @@
 import os
 
-from datasets.coop_dataset import CoOpDataset
-from datasets.download_steps import Download
-from datasets.json_files import read_json_file
-from datasets.raw_splits import split_groups
+from harness.data.coop_dataset import CoOpDataset
+from harness.data.download_steps import Download
+from harness.data.errors import DatasetError
+from harness.json_files import read_json_file
+from harness.data.raw_splits import split_groups
 from harness.engine import DATASET_REGISTRY
 
 URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"
@@ -34,7 +35,7 @@ class OxfordFlowers(CoOpDataset):
         names_file = os.path.join(dataset_dir, "cat_to_name.json")
         cls.require_file(label_file, dataset_dir)
         cls.require_file(names_file, dataset_dir)
-        names = read_json_file(names_file)
+        names = read_json_file(names_file, error_type=DatasetError)
         impaths_by_label = {}
         for index, label in enumerate(loadmat(label_file)["labels"][0]):
             impath = os.path.join(dataset_dir, cls.image_dir, f"image_{index + 1:05d}.jpg")

@@ -10,8 +10,8 @@ import shutil
 import sys
 import tempfile
 
-from datasets.catalog import coop_datasets, find_dataset
-from datasets.downloads import (
+from harness.data.catalog import coop_datasets, find_dataset
+from harness.data.downloads import (
     download_google_drive,
     download_url,
     extract_archive,
@@ -19,8 +19,8 @@ from datasets.downloads import (
     move_into_place,
     verify_checksums,
 )
-from datasets.errors import DatasetError
-from datasets.split_entries import missing_images
+from harness.data.errors import DatasetError
+from harness.data.split_entries import missing_images
 
 MIRROR_VARIABLE = "HARNESS_DATA_MIRROR"
 

@@ -1,9 +1,9 @@
 import os
 import re
 
-from datasets.coop_dataset import CoOpDataset
-from datasets.download_steps import Download
-from datasets.raw_splits import entry, split_trainval
+from harness.data.coop_dataset import CoOpDataset
+from harness.data.download_steps import Download
+from harness.data.raw_splits import entry, split_trainval
 from harness.engine import DATASET_REGISTRY
 
 

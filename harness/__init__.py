@@ -1,5 +1,5 @@
-"""The harness's shared code. Importing any part of it first makes `import torchvision` work (see
-torchvision_fix): every entry point imports from `harness` before anything that imports torchvision."""
-from harness.torchvision_fix import ensure_torchvision_importable
+"""The harness's shared code.
 
-ensure_torchvision_importable()
+Importing the package imports nothing heavy: result parsing, layouts and protocols work without torch. Modules
+that import torchvision (directly, or through open_clip or Dassl) apply harness.torchvision_fix first.
+"""

@@ -8,6 +8,10 @@ import inspect
 import os
 
 from harness.errors import EngineUnavailable
+from harness.torchvision_fix import ensure_torchvision_importable
+
+# Both engines import torchvision (Dassl, and the bundled engine's transforms).
+ensure_torchvision_importable()
 
 ENGINE_VARIABLE = "DASSL_ENGINE"
 

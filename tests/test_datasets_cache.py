@@ -9,7 +9,7 @@ import pytest
 
 from dataset_fixtures import build_seeded, dataset_cfg, rows
 from dataset_trees import TREES
-from datasets.few_shot import few_shot_cache_path
+from harness.data.few_shot import few_shot_cache_path
 
 
 def demo_draw(root, num_shots=4, seed=1):

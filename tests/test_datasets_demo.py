@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from dataset_fixtures import build_seeded, dataset_cfg, expected_fewshot, rows
-from datasets.errors import DatasetError
-from datasets.synthetic_shapes import SHAPE_CLASSES, create_shapes_dataset
+from harness.data.errors import DatasetError
+from harness.data.synthetic_shapes import SHAPE_CLASSES, create_shapes_dataset
 
 CLASSNAMES = [name for name, _, _ in SHAPE_CLASSES]
 

@@ -7,7 +7,7 @@ import pytest
 
 from dataset_fixtures import build_seeded, dataset_cfg, write_image
 from dataset_trees import TREES
-from datasets.errors import DatasetError, FewShotWarning
+from harness.data.errors import DatasetError, FewShotWarning
 
 
 def load_error(root, name, **options):

@@ -9,7 +9,7 @@ import yaml
 
 from dataset_fixtures import REPO_ROOT, build_seeded, dataset_cfg, expected_fewshot, rows
 from dataset_trees import TRAINABLE, TREES
-from datasets.base_new import split_base_new
+from harness.data.base_new import split_base_new
 from harness.engine import DATASET_REGISTRY
 
 # DASSL_COOP.md §4.2: classes of the full datasets and their base/new halves.
@@ -57,7 +57,7 @@ def test_base_new_sizes_of_the_real_class_counts(registry_name, sizes):
 
 
 def test_zeroshot_templates_are_coops():
-    from datasets.coop_dataset import zeroshot_template
+    from harness.data.coop_dataset import zeroshot_template
 
     assert {name: zeroshot_template(name) for name in ZEROSHOT_TEMPLATES} == ZEROSHOT_TEMPLATES
 
@@ -98,7 +98,7 @@ def full_rows(tmp_path, name):
     return {"train": rows(everything.train_x, image_dir), "val": rows(everything.val, image_dir)}, image_dir
 
 
-@pytest.mark.filterwarnings("ignore::datasets.errors.FewShotWarning")  # val has 1 image per class here
+@pytest.mark.filterwarnings("ignore::harness.data.errors.FewShotWarning")  # val has 1 image per class here
 @pytest.mark.parametrize("name", TRAINABLE)
 def test_few_shot_draw_equals_dassls_algorithm(tmp_path, name):
     build_tree(tmp_path, name)  # writes the split file where the dataset has one

@@ -16,7 +16,7 @@ from dataset_fixtures import REPO_ROOT, build_seeded, dataset_cfg
 from dataset_trees import TREES
 from datasets import prepare
 from datasets.caltech101 import Caltech101
-from datasets.downloads import download_url
+from harness.data.downloads import download_url
 from local_http import serving
 
 

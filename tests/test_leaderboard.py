@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from harness.results.collect import collect_runs
-from harness.results.layout import BASE2NEW_DATASETS, CROSS_DATASET_TARGETS
+from harness.protocols import BASE2NEW_DATASETS, CROSS_DATASET_TARGETS
 from harness.results.leaderboard import build_parser, main
 from harness.results.published import harmonic_mean, load_published
 from harness.json_files import write_json_atomic

@@ -3,6 +3,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.trainer_helpers import REPO_ROOT
 
 
@@ -12,9 +14,10 @@ def run_python(code, extra_path=None):
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
 
 
-def test_transforms_datasets_and_models_import_after_the_harness():
-    result = run_python("""
-        import harness
+@pytest.mark.parametrize("entry", ["harness.engine", "harness.clip"])
+def test_transforms_datasets_and_models_import_after_the_modules_that_need_them(entry):
+    result = run_python(f"""
+        import {entry}
         from torchvision.transforms import v2
         from torchvision import transforms, models
         from torchvision.datasets import ImageFolder
@@ -23,6 +26,16 @@ def test_transforms_datasets_and_models_import_after_the_harness():
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "imported"
+
+
+def test_results_layouts_and_protocols_import_without_torch():
+    result = run_python("""
+        import harness, harness.results.leaderboard, harness.results.collect, harness.results.record
+        import harness.protocols, parse_test_res
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "open_clip")))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def fake_torchvision(tmp_path, init_source):
@@ -45,6 +58,7 @@ def test_nothing_is_declared_where_torchvision_imports_by_itself(tmp_path):
 def test_other_import_errors_are_not_hidden(tmp_path):
     result = run_python("""
         from harness import torchvision_fix
+        torchvision_fix.ensure_torchvision_importable()
     """, extra_path=fake_torchvision(tmp_path, "raise RuntimeError('CUDA driver too old')\n"))
     assert result.returncode != 0
     assert "CUDA driver too old" in result.stderr

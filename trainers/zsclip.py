@@ -1,5 +1,5 @@
 """Zero-shot CLIP (CoOp's ZeroshotCLIP): one hand-written prompt per dataset, nothing trained."""
-from datasets.coop_dataset import zeroshot_template
+from harness.data.coop_dataset import zeroshot_template
 from harness.clip_trainer import CLIPAdapterTrainer
 from harness.config import register_trainer_node
 from harness.engine import TRAINER_REGISTRY

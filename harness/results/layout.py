@@ -1,4 +1,5 @@
-"""Which protocol a run belongs to, read from its output folder (CoOp's layouts with the ${CFG} level).
+"""Which protocol a run belongs to, read back from its output folder: the inverse of the folder rules of
+harness/protocols.py (CoOp's layouts with the ${CFG} level), plus the layouts of other CoOp-family code.
 
     <out>/base2new/train_base/<dataset>/shots_<K>/<TRAINER>/<CFG>/seed<S>   base2new, base classes (final test
                                                                           of the training run)
@@ -19,18 +20,17 @@ import os
 import re
 from dataclasses import dataclass
 
-# The 11 datasets of the base-to-novel table, in the papers' column order (CoOp's config names).
-BASE2NEW_DATASETS = ("imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
-                     "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101")
-SOURCE_DATASET = "imagenet"
-CROSS_DATASET_TARGETS = BASE2NEW_DATASETS[1:]
-DOMAIN_GENERALIZATION_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")
-
-BASE2NEW = "base2new"
-CROSS_DATASET_SOURCE = "cross_dataset_source"
-CROSS_DATASET = "cross_dataset"
-DOMAIN_GENERALIZATION = "domain_generalization"
-FEW_SHOT = "few_shot"
+from harness.protocols import (  # noqa: F401  (re-exported: the readers' names for the protocols)
+    BASE2NEW,
+    BASE2NEW_DATASETS,
+    CROSS_DATASET,
+    CROSS_DATASET_SOURCE,
+    CROSS_DATASET_TARGETS,
+    DOMAIN_GENERALIZATION,
+    DOMAIN_GENERALIZATION_TARGETS,
+    FEW_SHOT,
+    SOURCE_DATASET,
+)
 
 _SEED = re.compile(r"seed(\d+)")
 _SHOTS_DIR = re.compile(r"shots_(\d+)")

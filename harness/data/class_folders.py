@@ -5,8 +5,8 @@ Orders follow CoOp: class folders sorted, images in the file system's listing or
 import os
 from collections import OrderedDict
 
-from datasets.errors import DatasetError
-from datasets.split_entries import SplitEntry
+from harness.data.errors import DatasetError
+from harness.data.split_entries import SplitEntry
 
 
 def list_class_folders(tree_dir, ignored=()):

@@ -7,11 +7,11 @@ missing split file from the raw annotations, and `read_entries` where the datase
 import os
 import warnings
 
-from datasets.base_new import subsample_classes
-from datasets.errors import DatasetError
-from datasets.few_shot import draw_few_shot, few_shot_cache_path
-from datasets.image_probe import image_problem
-from datasets.split_entries import missing_images, read_split_file, to_datums, write_split_file
+from harness.data.base_new import subsample_classes
+from harness.data.errors import DatasetError
+from harness.data.few_shot import draw_few_shot, few_shot_cache_path
+from harness.data.image_probe import image_problem
+from harness.data.split_entries import missing_images, read_split_file, to_datums, write_split_file
 from harness.engine import DATASET_REGISTRY, DatasetBase
 
 DEFAULT_ZEROSHOT_TEMPLATE = "a photo of a {}."
@@ -37,7 +37,7 @@ class CoOpDataset(DatasetBase):
     known_classnames = ()  # the exact class names, where the dataset fixes them (`check` compares)
     test_only = False  # ImageNet variants: one test set, no few-shot, no base/new
     generated_on_first_use = False  # Demo: `ensure_split_file` creates the whole dataset
-    downloads = ()  # datasets.download_steps steps that `prepare` runs in order
+    downloads = ()  # harness.data.download_steps steps that `prepare` runs in order
     manual_steps = ""  # what `prepare` tells the user to do by hand
 
     def __init__(self, cfg):

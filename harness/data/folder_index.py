@@ -5,9 +5,9 @@ trees and of every class folder are unchanged, i.e. no image or folder was added
 """
 import os
 
-from datasets.class_folders import list_class_folders, list_images
-from datasets.json_files import read_json_file
-from harness.json_files import write_json_atomic
+from harness.data.class_folders import list_class_folders, list_images
+from harness.data.errors import DatasetError
+from harness.json_files import read_json_file, write_json_atomic
 
 INDEX_FORMAT = "class-folder-index-v1"
 
@@ -17,7 +17,7 @@ def cached_listings(cache_path, trees):
     key = {name: _tree_fingerprint(tree_dir) for name, tree_dir in trees.items()}
     if os.path.isfile(cache_path):
         try:
-            content = read_json_file(cache_path)
+            content = read_json_file(cache_path, error_type=DatasetError)
         except ValueError:
             content = {}
         if content.get("format") == INDEX_FORMAT and content.get("key") == key:

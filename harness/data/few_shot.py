@@ -13,9 +13,8 @@ import random
 import warnings
 from collections import Counter
 
-from datasets.errors import FewShotWarning
-from datasets.json_files import read_json_file
-from harness.json_files import write_json_atomic
+from harness.data.errors import DatasetError, FewShotWarning
+from harness.json_files import read_json_file, write_json_atomic
 from harness.engine import Datum
 
 CACHE_FORMAT = "coop-fewshot-v1"
@@ -83,7 +82,7 @@ def _read_cache(cache_path, key, root):
     if not os.path.isfile(cache_path):
         return None
     try:
-        content = read_json_file(cache_path)
+        content = read_json_file(cache_path, error_type=DatasetError)
         if content.get("format") != CACHE_FORMAT or content.get("key") != key:
             print(f"Ignoring few-shot cache {cache_path}: it was drawn from other data or another random state")
             return None

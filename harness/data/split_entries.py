@@ -6,9 +6,8 @@ from (`origin`), so an error can name the file and the entry.
 import os
 from typing import NamedTuple
 
-from datasets.errors import DatasetError
-from datasets.json_files import read_json_file
-from harness.json_files import write_json_atomic
+from harness.data.errors import DatasetError
+from harness.json_files import read_json_file, write_json_atomic
 from harness.engine import Datum
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -28,7 +27,7 @@ def describe_row(source, split, index, row):
 def read_split_file(split_path, image_dir, fix=""):
     """{split name: [SplitEntry]} in file order; structural problems raise DatasetError at their position."""
     print(f"Reading split from {split_path}")
-    content = read_json_file(split_path, fix=fix)
+    content = read_json_file(split_path, fix=fix, error_type=DatasetError)
     suffix = f"; fix: {fix}" if fix else ""
     if not isinstance(content, dict) or any(split not in content for split in SPLIT_NAMES):
         found = sorted(content) if isinstance(content, dict) else type(content).__name__

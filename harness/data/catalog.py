@@ -1,6 +1,6 @@
 """The CoOp-format datasets that are registered, found by config name (`oxford_pets`) or class name."""
-from datasets.coop_dataset import CoOpDataset
-from datasets.errors import DatasetError
+from harness.data.coop_dataset import CoOpDataset
+from harness.data.errors import DatasetError
 from harness.engine import DATASET_REGISTRY
 from harness.registration import import_submodules
 

@@ -1,9 +1,9 @@
 """ImageNet's test-only variants: a tree of wnid folders named through a copy of ImageNet's classnames.txt."""
 import os
 
-from datasets.class_folders import entries_from_folders, list_class_folders, read_classnames_file
-from datasets.coop_dataset import CoOpDataset
-from datasets.errors import DatasetError
+from harness.data.class_folders import entries_from_folders, list_class_folders, read_classnames_file
+from harness.data.coop_dataset import CoOpDataset
+from harness.data.errors import DatasetError
 
 
 class ImageNetVariant(CoOpDataset):

@@ -2,7 +2,7 @@
 rest the new classes; the chosen classes are relabelled from 0 in label order."""
 import math
 
-from datasets.errors import DatasetError
+from harness.data.errors import DatasetError
 from harness.config import SUBSAMPLE_CHOICES
 from harness.engine import Datum
 

@@ -7,9 +7,9 @@ import os
 import random
 from collections import defaultdict
 
-from datasets.class_folders import list_class_folders, list_images
-from datasets.errors import DatasetError
-from datasets.split_entries import SplitEntry
+from harness.data.class_folders import list_class_folders, list_images
+from harness.data.errors import DatasetError
+from harness.data.split_entries import SplitEntry
 
 RAW_ORIGIN = "raw annotations"
 

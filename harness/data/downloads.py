@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 import zipfile
 
-from datasets.errors import DatasetError
+from harness.data.errors import DatasetError
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_SECONDS = 60
