@@ -1,9 +1,13 @@
 """Building CLIP, encoding text with exact truncation, and inserting branches into the towers."""
+import copy
+
+import open_clip
 import pytest
 import torch
 import torch.nn as nn
 
-from harness.clip.backbones import load_clip, openai_checkpoint_path
+import harness.clip.backbones as backbones
+from harness.clip.backbones import architecture_of_config, check_weights_fit, load_clip, openai_checkpoint_path
 from harness.clip.towers import (
     branches_disabled,
     encode_image,
@@ -94,6 +98,9 @@ def write_openai_torchscript_checkpoint(model, path):
 
 
 def test_openai_torchscript_checkpoint_loads_from_the_clip_cache(tmp_path, monkeypatch):
+    # A real ViT-B/16 file is 335 MB: the loader is checked on a tiny one named as ViT-B/16, so ViT-B/16 has to stand
+    # for the tiny architecture here (the architecture check itself is tested below).
+    monkeypatch.setattr(backbones, "architecture_of_config", lambda architecture: architecture_of_config("tiny"))
     source = load_clip("tiny")
     monkeypatch.setenv("CLIP_CACHE_DIR", str(tmp_path))
     path = openai_checkpoint_path("ViT-B/16")
@@ -116,6 +123,49 @@ def test_missing_openai_checkpoint_names_the_file_and_where_to_get_it(tmp_path, 
     message = str(error.value)
     assert str(tmp_path / "ViT-B-16.pt") in message
     assert "openaipublic.azureedge.net" in message and "MODEL.BACKBONE.WEIGHTS" in message
+
+
+def clip_state_dict(architecture, device="cpu", **changes):
+    """The state dict of an open_clip CLIP of `architecture` with some config fields changed (meta: shapes only)."""
+    config = copy.deepcopy(open_clip.get_model_config(architecture))
+    for path, value in changes.items():
+        tower, _, field = path.rpartition(".")
+        (config[tower] if tower else config)[field] = value
+    with torch.device(device):
+        return open_clip.model.CLIP(**config).state_dict()
+
+
+@pytest.mark.parametrize("change, difference", [
+    ({"vision_cfg.width": 128}, "vision width 64 vs 128"),
+    ({"vision_cfg.layers": 2}, "vision blocks 4 vs 2"),
+    ({"vision_cfg.patch_size": 4}, "patch size 8 vs 4"),
+    ({"vision_cfg.image_size": 64}, "image size 32 vs 64"),
+    ({"text_cfg.width": 32}, "text width 64 vs 32"),
+    ({"text_cfg.layers": 3}, "text blocks 4 vs 3"),
+    ({"embed_dim": 48}, "embedding size 64 vs 48"),
+])
+def test_weights_of_another_architecture_are_refused_naming_the_backbone_the_file_and_the_difference(
+        change, difference):
+    check_weights_fit("tiny", "tiny", clip_state_dict("tiny", "meta"), "same.pt")
+    with pytest.raises(BackboneError) as error:
+        check_weights_fit("tiny", "tiny", clip_state_dict("tiny", "meta", **change), "other.pt")
+    message = str(error.value)
+    assert "MODEL.BACKBONE.NAME tiny" in message and "MODEL.BACKBONE.WEIGHTS other.pt" in message
+    assert difference in message and "\n" not in message
+
+
+def test_a_coop_name_with_weights_of_another_coop_backbone_suggests_that_name():
+    with pytest.raises(BackboneError, match=r"patch size 16 vs 32.*set MODEL.BACKBONE.NAME ViT-B/32\.$"):
+        check_weights_fit("ViT-B/16", "ViT-B-16", clip_state_dict("ViT-B-32", "meta"), "vit_b32.pt")
+
+
+@pytest.mark.parametrize("name", ["ViT-B/16", "ViT-B-16"])
+def test_loading_a_checkpoint_file_of_another_architecture_stops_before_any_weights_are_used(tmp_path, name):
+    path = tmp_path / "tiny_clip.pt"
+    torch.save(clip_state_dict("tiny"), path)
+    expected = rf"WEIGHTS {path} do not fit MODEL.BACKBONE.NAME {name} .*vision width 768 vs 64"
+    with pytest.raises(BackboneError, match=expected):
+        load_clip(name, str(path))
 
 
 def test_unknown_backbone_lists_the_choices():

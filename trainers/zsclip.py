@@ -1,7 +1,7 @@
 """Zero-shot CLIP (CoOp's ZeroshotCLIP): one hand-written prompt per dataset, nothing trained."""
-from harness.data.coop_dataset import zeroshot_template
 from harness.clip_trainer import CLIPAdapterTrainer
 from harness.config import register_trainer_node
+from harness.data.coop_dataset import zeroshot_template
 from harness.engine import TRAINER_REGISTRY
 
 # CoOp's zero-shot numbers come from CLIP in fp16, as OpenAI's checkpoints are stored.

@@ -9,14 +9,19 @@ WEIGHTS says where the weights come from:
             format for open_clip architectures);
   a tag     an open_clip pretrained tag (e.g. openai, laion2b_s34b_b88k), downloaded by open_clip;
   "random"  random initialisation, for shape checks and benchmarks only.
-The model comes back in fp32, in eval mode, with every parameter frozen.
+The model comes back in fp32, in eval mode, with every parameter frozen. Weights read from a file must have the
+architecture NAME stands for (widths, depths, patch and image size, embedding size): a file of another CLIP is
+refused, never loaded into a model it does not fit (open_clip would resize its positional embedding silently).
 """
 import logging
 import math
 import os
+import re
+from typing import NamedTuple
 
 import open_clip
 import torch
+from open_clip.factory import load_state_dict
 from open_clip.pretrained import get_pretrained_url
 
 from harness.errors import BackboneError
@@ -64,6 +69,60 @@ def _random_clip(architecture, seed=None):
     return model
 
 
+class Architecture(NamedTuple):
+    """The shape of a ViT CLIP, as far as a checkpoint determines it."""
+
+    vision_width: int
+    vision_blocks: int
+    patch_size: int
+    image_size: int
+    text_width: int
+    text_blocks: int
+    embedding_size: int
+
+    def differences(self, other):
+        return [f"{field.replace('_', ' ')} {mine} vs {theirs}"
+                for field, mine, theirs in zip(self._fields, self, other) if mine != theirs]
+
+
+def architecture_of_config(architecture):
+    """What open_clip's model config `architecture` (e.g. ViT-B-16) builds."""
+    config = open_clip.get_model_config(architecture)
+    vision, text = config["vision_cfg"], config["text_cfg"]
+    return Architecture(vision["width"], vision["layers"], vision["patch_size"], vision["image_size"], text["width"],
+                        text["layers"], config["embed_dim"])
+
+
+def _count_blocks(state_dict, prefix):
+    pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
+    return len({match.group(1) for key in state_dict if (match := pattern.match(key))})
+
+
+def architecture_of_weights(state_dict):
+    """The architecture a CLIP state dict (OpenAI's or open_clip's keys) was trained with; None if it is no ViT CLIP."""
+    try:
+        conv = state_dict["visual.conv1.weight"]
+        grid = math.isqrt(state_dict["visual.positional_embedding"].shape[0] - 1)
+        return Architecture(conv.shape[0], _count_blocks(state_dict, "visual.transformer.resblocks."), conv.shape[-1],
+                            grid * conv.shape[-1], state_dict["token_embedding.weight"].shape[1],
+                            _count_blocks(state_dict, "transformer.resblocks."), state_dict["text_projection"].shape[1])
+    except KeyError:
+        return None
+
+
+def check_weights_fit(name, architecture, state_dict, path):
+    """Stop with one line if the weights in `path` were trained for another architecture than `name`'s."""
+    expected, found = architecture_of_config(architecture), architecture_of_weights(state_dict)
+    if found is None or found == expected:
+        return
+    fitting = [coop for coop, arch in COOP_BACKBONES.items() if architecture_of_config(arch) == found]
+    hint = f"set MODEL.BACKBONE.NAME {fitting[0]}" if fitting else "set MODEL.BACKBONE.NAME to their architecture"
+    raise BackboneError(
+        f"MODEL.BACKBONE.WEIGHTS {path} do not fit MODEL.BACKBONE.NAME {name} ({name} vs the weights: "
+        f"{', '.join(expected.differences(found))}): point MODEL.BACKBONE.WEIGHTS to a {name} checkpoint, or {hint}."
+    )
+
+
 def _looks_like_path(weights):
     return os.sep in weights or weights.endswith((".pt", ".pth", ".bin", ".safetensors", ".tar"))
 
@@ -83,9 +142,12 @@ def _load_coop_backbone(name, weights):
             "'openai' to let open_clip download it."
         )
     try:
-        return open_clip.load_openai_model(path, precision="fp32", device="cpu")
+        model = open_clip.load_openai_model(path, precision="fp32", device="cpu")
     except Exception as error:
         raise BackboneError(f"Cannot read {path} as an OpenAI CLIP checkpoint for {name}: {error}") from None
+    # OpenAI's loader builds whatever architecture the file holds: check it is the one the name says.
+    check_weights_fit(name, COOP_BACKBONES[name], model.state_dict(), path)
+    return model
 
 
 def _download_open_clip(architecture, tag):
@@ -107,7 +169,10 @@ def _load_open_clip_backbone(architecture, weights):
         if not os.path.isfile(path):
             raise BackboneError(f"MODEL.BACKBONE.WEIGHTS points to {path}, which does not exist.")
         try:
+            check_weights_fit(architecture, architecture, load_state_dict(path), path)
             return open_clip.create_model(architecture, pretrained=path)
+        except BackboneError:
+            raise
         except Exception as error:
             raise BackboneError(f"Cannot load {path} into open_clip's {architecture}: {error}") from None
     if not weights:
