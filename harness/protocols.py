@@ -265,17 +265,23 @@ def target_protocol(dataset):
                       f"{', '.join(CROSS_DATASET_TARGETS + DOMAIN_GENERALIZATION_TARGETS)}.")
 
 
+def closest_hint(name, candidates):
+    """' (did you mean X?)' for the closest candidate, case-insensitively ('mma' -> 'MMA'), or ''."""
+    from difflib import get_close_matches
+
+    lowered = {candidate.lower(): candidate for candidate in candidates}
+    close = get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    return f" (did you mean {lowered[close[0]]}?)" if close else ""
+
+
 def expand(selection):
     """Every job of a selection, in a stable order (trainer, seed, then the protocol's own order)."""
     protocol = get_protocol(selection.protocol)
     trainers = available_trainers()
     for trainer in selection.trainers:
         if trainer not in trainers:
-            from difflib import get_close_matches
-
-            close = get_close_matches(trainer, trainers, n=1, cutoff=0.3)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(f"Unknown trainer {trainer!r}{hint}; available: {', '.join(trainers)}.")
+            raise ConfigError(f"Unknown trainer {trainer!r}{closest_hint(trainer, trainers)}; "
+                              f"available: {', '.join(trainers)}.")
     for dataset in selection.datasets or ():
         dataset_config_file(dataset)
     jobs = [job for trainer in selection.trainers for seed in selection.seeds
