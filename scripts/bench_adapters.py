@@ -29,11 +29,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = "MMA"
 
 
-def benchmark_config(trainer_name, config_name, prec):
+def benchmark_config(trainer_name, config_name, prec, opts=()):
     cfg = extend_cfg(get_cfg_default())
     cfg.merge_from_file(os.path.join(REPO_ROOT, "configs", "trainers", trainer_name, f"{config_name}.yaml"))
     node = cfg.TRAINER[TRAINER_REGISTRY.get(trainer_name).config_node]
-    cfg.merge_from_list(["TRAINER.NAME", trainer_name, "MODEL.BACKBONE.WEIGHTS", "random"])
+    cfg.merge_from_list(["TRAINER.NAME", trainer_name, "MODEL.BACKBONE.WEIGHTS", "random", *opts])
     if prec:
         node.PREC = prec
     cfg.freeze()
@@ -54,7 +54,6 @@ def build_model_only(trainer_name, cfg, classnames, device):
         trainer.build_model()
     trainer.batch_idx, trainer.num_batches = 0, sys.maxsize  # never the epoch's last batch: no LR step
     return trainer
-
 
 
 def measure(trainer_name, cfg, num_classes, batch_size, steps, device):

@@ -147,6 +147,32 @@ def test_text_reconstruction_loss_counts_each_prompts_own_tokens_whatever_the_pa
     assert torch.allclose(batched, expected, rtol=1e-5, atol=0)
 
 
+def down_projection_gradients(model, image, label):
+    """The gradients that L_rec^V and L_ce send to the visual adapters' W_down (one tensor each, all blocks)."""
+    adapter = model.adapter
+    with adapter.recording_reconstruction() as token_errors:
+        cross_entropy = F.cross_entropy(model(image), label)
+    rec_loss = reconstruction_loss(token_errors["visual"])
+    down = [adapter.visual_adapter[k].down[0].weight for k in adapter.slots]
+    return [torch.cat([g.flatten() for g in torch.autograd.grad(loss, down, retain_graph=True)])
+            for loss in (rec_loss, cross_entropy)], rec_loss
+
+
+def test_reconstruction_gradient_scale_adapter_multiplies_the_rec_to_ce_gradient_ratio_by_one_over_s():
+    image, label = batch(num_classes=len(PROMPTS))
+    results = {}
+    for choice in ("none", "adapter"):
+        torch.manual_seed(0)
+        model = tiny_model(rec_gradient_scale=choice).train()
+        results[choice] = down_projection_gradients(model, image, label)
+    ((rec_none, ce_none), loss_none), ((rec_adapter, ce_adapter), loss_adapter) = results["none"], results["adapter"]
+    assert torch.equal(loss_adapter, loss_none) and torch.equal(ce_adapter, ce_none)
+    ratio_none, ratio_adapter = (rec.norm() / ce.norm() for rec in (rec_none, rec_adapter) for ce in (ce_none,))
+    scale = model.adapter.scale
+    assert ratio_adapter.item() == pytest.approx(ratio_none.item() / scale, rel=1e-5)
+    assert torch.allclose(rec_adapter, rec_none / scale, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("rec_loss", ["l2", "l1", "cosine"])
 def test_reconstruction_loss_choice_sets_the_per_token_error(rec_loss):
     model = tiny_model(rec_loss=rec_loss)
@@ -361,6 +387,7 @@ def test_vit_b16_configs_run_the_full_model_on_mmas_protocols(demo_root, tmp_pat
     ("REC_DEPTH", "4", "TRAINER.RMADAPTER.REC_DEPTH is 4; choose one of 1, 2, 3"),
     ("REC_LOSS", "mse", "TRAINER.RMADAPTER.REC_LOSS is 'mse'; choose one of l2, l1, cosine"),
     ("ACTIVATION", "silu", "TRAINER.RMADAPTER.ACTIVATION is 'silu'; choose one of relu, gelu"),
+    ("REC_GRADIENT_SCALE", "ce", "TRAINER.RMADAPTER.REC_GRADIENT_SCALE is 'ce'; choose one of none, adapter"),
     ("CONSISTENCY_TEXT_WEIGHT", "-1.0", "TRAINER.RMADAPTER.CONSISTENCY_TEXT_WEIGHT is -1.0; loss weights must be >= 0"),
     ("ADAPTER_END", "5", "TRAINER.RMADAPTER.ADAPTER_START/END are 2/5, but the backbone has 4 blocks"),
 ])

@@ -27,7 +27,15 @@ from harness.clip.towers import (
 from harness.config import register_trainer_node
 from harness.engine import TRAINER_REGISTRY, compute_accuracy
 from harness.errors import ConfigError
-from trainers.mma import MMA, MMA_DEFAULTS, MultiModalAdapter, adapter_slots, check_adapter_range, init_linear_layers
+from trainers.mma import (
+    MMA,
+    MMA_DEFAULTS,
+    MultiModalAdapter,
+    adapter_slots,
+    check_adapter_range,
+    init_linear_layers,
+    scale_gradient,
+)
 
 register_trainer_node("RMADAPTER", {
     **MMA_DEFAULTS,  # placement, scale, prompt and precision as MMA
@@ -38,6 +46,9 @@ register_trainer_node("RMADAPTER", {
     "REC_LOSS": "l2",
     "REC_VISUAL_WEIGHT": 1.0,
     "REC_TEXT_WEIGHT": 1.0,
+    # How the reconstruction gradient meets MMA's gradient-scale trick (docs/RMAdapter.md, choice 17): "none" leaves
+    # it as the loss gives it, "adapter" multiplies it by 1/ADAPTER_SCALE as the trick does the adaptation branch's.
+    "REC_GRADIENT_SCALE": "none",
     "CONSISTENCY": True,
     "CONSISTENCY_IMAGE_WEIGHT": 10.0,
     "CONSISTENCY_TEXT_WEIGHT": 25.0,
@@ -47,6 +58,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 RECONSTRUCTED_TOWERS = {"both": ("text", "visual"), "visual": ("visual",), "text": ("text",), "none": ()}
 SHARED_PROJECTIONS = ("down", "up", "none")
 REC_DEPTHS = (1, 2, 3)
+REC_GRADIENT_SCALES = ("none", "adapter")
 
 
 def squared_error(reconstruction, target):
@@ -93,13 +105,15 @@ class ReconstructionAdapter(MultiModalAdapter):
     """MMA's adapter (same modules and state-dict keys) plus `reconstruction.<tower>.<slot>` branches."""
 
     def __init__(self, text_dim, visual_dim, depth, start, end, dim, scale, activation="relu",
-                 towers=("text", "visual"), shared_projection="down", rec_depth=2, rec_loss="l2"):
+                 towers=("text", "visual"), shared_projection="down", rec_depth=2, rec_loss="l2",
+                 rec_gradient_scale="none"):
         super().__init__(text_dim, visual_dim, depth, start, end, dim, scale)
         activation = ACTIVATIONS[activation]
         replace_relus(self, activation)
         widths = {"text": text_dim, "visual": visual_dim}
         self.shared_projection = shared_projection
         self.reconstruction_error = RECONSTRUCTION_ERRORS[rec_loss]
+        self.rec_gradient_multiplier = 1.0 / self.scale if rec_gradient_scale == "adapter" else 1.0
         self.reconstruction = nn.ModuleDict({
             tower: adapter_slots(self.slots, depth + 1, lambda: reconstruction_branch(
                 widths[tower], dim, rec_depth, shared_projection, activation))
@@ -135,7 +149,10 @@ class ReconstructionAdapter(MultiModalAdapter):
     def record_reconstruction(self, tower, k, z):
         # z is detached: the loss reaches only this slot's reconstruction weights and the projection it shares,
         # never earlier blocks ("computed locally within each layer, without cross-layer backpropagation").
-        error = self.reconstruction_error(self.reconstruct(tower, k, z).float(), z.float())
+        reconstruction = self.reconstruct(tower, k, z)
+        if self.rec_gradient_multiplier != 1.0:
+            reconstruction = scale_gradient(reconstruction, self.rec_gradient_multiplier)
+        error = self.reconstruction_error(reconstruction.float(), z.float())
         self._token_errors[tower].append(error)
 
     def block_branch(self, tower, k, block, x, output):
@@ -175,6 +192,7 @@ def check_rmadapter_cfg(node):
         "REC_SHARED_PROJECTION": SHARED_PROJECTIONS,
         "REC_DEPTH": REC_DEPTHS,
         "REC_LOSS": tuple(RECONSTRUCTION_ERRORS),
+        "REC_GRADIENT_SCALE": REC_GRADIENT_SCALES,
     }
     for key, allowed in choices.items():
         if node[key] not in allowed:
@@ -183,7 +201,8 @@ def check_rmadapter_cfg(node):
     for key in ("REC_VISUAL_WEIGHT", "REC_TEXT_WEIGHT", "CONSISTENCY_IMAGE_WEIGHT", "CONSISTENCY_TEXT_WEIGHT"):
         if node[key] < 0:
             raise ConfigError(
-                f"TRAINER.RMADAPTER.{key} is {node[key]}; loss weights must be >= 0 (0 removes the term from the loss).")
+                f"TRAINER.RMADAPTER.{key} is {node[key]}; loss weights must be >= 0 (0 removes the term from the loss)."
+            )
 
 
 @TRAINER_REGISTRY.register()
@@ -202,6 +221,7 @@ class RMAdapter(MMA):
             text_width(clip), visual_width(clip), depth, node.ADAPTER_START, node.ADAPTER_END, node.ADAPTER_DIM,
             node.ADAPTER_SCALE, activation=node.ACTIVATION, towers=RECONSTRUCTED_TOWERS[node.REC_TOWERS],
             shared_projection=node.REC_SHARED_PROJECTION, rec_depth=node.REC_DEPTH, rec_loss=node.REC_LOSS,
+            rec_gradient_scale=node.REC_GRADIENT_SCALE,
         )
         extra = adapter.reconstruction_parameters()
         print(f"Number of reconstruction parameters (RMAdapter's extra over MMA): {extra}")
