@@ -6,11 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
-from harness.results.collect import collect_runs
+from harness.json_files import write_json_atomic
 from harness.protocols import BASE2NEW_DATASETS, CROSS_DATASET_TARGETS
+from harness.results.collect import collect_runs
+from harness.results.layout import parse_run_dir
 from harness.results.leaderboard import build_parser, main
 from harness.results.published import harmonic_mean, load_published
-from harness.json_files import write_json_atomic
+from harness.results.record import SCHEMA_VERSION, dataset_name_of_config
 from harness.results.tables import Leaderboard
 
 PARSE_LOGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "parse_logs")
@@ -22,8 +24,16 @@ def b2n_dir(root, dataset, seed, phase="train_base", trainer="MMA", config="vit_
 
 
 def record(run_dir, accuracy, config_hash="c0ffee"):
+    """A metrics.json as train.py writes it for this run folder (the fields the readers check)."""
+    layout = parse_run_dir(run_dir)
+    total = 1000
     os.makedirs(run_dir, exist_ok=True)
-    write_json_atomic({"accuracy": accuracy, "config_hash": config_hash}, os.path.join(run_dir, "metrics.json"))
+    write_json_atomic({
+        "schema_version": SCHEMA_VERSION, "accuracy": accuracy, "macro_f1": accuracy, "error": 100 - accuracy,
+        "total": total, "correct": round(accuracy * total / 100), "trainer": layout.trainer,
+        "dataset": dataset_name_of_config(layout.dataset), "protocol": layout.protocol, "seed": layout.seed,
+        "config_hash": config_hash,
+    }, os.path.join(run_dir, "metrics.json"))
 
 
 def rows(table, source="ours"):
@@ -161,3 +171,29 @@ def test_the_command_writes_markdown_csv_latex_and_a_plot(mma_published_as_runs,
     assert float(ours["HM"]) == pytest.approx(79.87, abs=0.005) and ours["HM complete"] == "True"
     latex = (out / "leaderboard.tex").read_text()
     assert "\\textit{published}" in latex and "vit\\_b16\\_ep5" in latex
+
+
+def test_several_output_folders_make_one_leaderboard_with_seeds_pooled_across_them(tmp_path, capsys):
+    ours, theirs = tmp_path / "ours", tmp_path / "maple_checkout"
+    for seed in (1, 2):
+        record(b2n_dir(ours, "eurosat", seed), 90.0)
+        record(b2n_dir(ours, "eurosat", seed, "test_new"), 70.0)
+        shutil.copytree(os.path.join(PARSE_LOGS, "train", "maple", f"seed{seed}"),
+                        b2n_dir(theirs, "eurosat", seed, trainer="MaPLe", config="maple_cfg"))
+        shutil.copytree(os.path.join(PARSE_LOGS, "test", "maple", f"seed{seed}"),
+                        b2n_dir(theirs, "eurosat", seed, "test_new", trainer="MaPLe", config="maple_cfg"))
+    record(b2n_dir(theirs, "eurosat", 1), 91.0)  # the same MMA seed in both folders
+    out = tmp_path / "board"
+    main(build_parser().parse_args([str(ours), str(theirs), "--seeds", "1", "2", "--no-published", "--out", str(out)]))
+    assert capsys.readouterr().out.startswith("9 runs: 9 finished (5 from metrics.json, 4 from logs), 0 unfinished.")
+    with open(out / "base2new.csv") as file:
+        board = {row["Method"]: row for row in csv.DictReader(file)}
+    assert float(board["MaPLe"]["Base"]) == pytest.approx(np.mean([82.34, 83.10])) and board["MaPLe"]["Notes"] == ""
+    assert board["MMA"]["Notes"] == "base: several runs of seed1"
+
+
+def test_a_missing_output_folder_among_several_is_named(tmp_path, capsys):
+    record(b2n_dir(tmp_path / "ours", "eurosat", 1), 90.0)
+    with pytest.raises(SystemExit) as stopped:
+        main(build_parser().parse_args([str(tmp_path / "ours"), str(tmp_path / "typo")]))
+    assert stopped.value.code == f"{tmp_path / 'typo'}: no such folder"
