@@ -1,13 +1,16 @@
 """Verify prepared datasets: `python -m datasets.check --root DATA [names]`.
 
-For each dataset: every split entry's image exists and opens, labels are in range and name one class
-each, every class appears in every split, and the class names and count are CoOp's. Every bad entry is
-listed (file and entry), then one line per dataset says OK or what is wrong and the fix. Without names,
-every dataset whose folder exists under DATA is checked.
+For each dataset: every split entry's image exists and decodes completely (a truncated or damaged file is
+found; `--quick` only checks that the files exist), labels are in range and name one class each, every class
+appears in every split, and the class names and count are CoOp's. Every bad entry is listed (file and
+entry), then one line per dataset says OK or what is wrong and the fix. Without names, every dataset whose
+folder exists under DATA is checked.
 """
 import argparse
 import contextlib
+import functools
 import io
+import multiprocessing
 import os
 import sys
 from collections import Counter
@@ -19,17 +22,26 @@ from harness.data.image_probe import image_problem
 NAME_WIDTH = 20
 
 
-def image_problems(entries, decode):
-    """[(problem, entry)] for every entry whose image is missing or unreadable."""
+def presence_problem(path):
+    return None if os.path.isfile(path) else "missing"
+
+
+def image_problems(entries, quick=False, jobs=1):
+    """[(problem, entry)] for every entry whose image is missing or (unless `quick`) does not decode."""
     from tqdm import tqdm
 
     everything = [entry for items in entries.values() for entry in items]
-    found = []
-    for entry in tqdm(everything, desc="opening images", unit="image", leave=False):
-        problem = image_problem(entry.impath, decode=decode)
-        if problem:
-            found.append((problem, entry))
-    return found
+    paths = [entry.impath for entry in everything]
+    probe = presence_problem if quick else functools.partial(image_problem, decode=True)
+    description = "looking for images" if quick else "decoding images"
+    with contextlib.ExitStack() as stack:
+        if jobs > 1 and not quick:
+            pool = stack.enter_context(multiprocessing.Pool(jobs))
+            problems = pool.imap(probe, paths, chunksize=16)
+        else:
+            problems = map(probe, paths)
+        problems = list(tqdm(problems, total=len(paths), desc=description, unit="image", leave=False))
+    return [(problem, entry) for problem, entry in zip(problems, everything, strict=True) if problem]
 
 
 def class_problems(cls, entries):
@@ -59,7 +71,7 @@ def per_class_table(entries):
     return tabulate(rows, headers=["label", "class", *entries])
 
 
-def check_dataset(cls, root, decode=False, verbose=False):
+def check_dataset(cls, root, quick=False, verbose=False, jobs=1):
     """Print the bad entries and the dataset's summary line; True when it is OK."""
     label = f"{cls.__name__:<{NAME_WIDTH}}"
     dataset_dir = os.path.join(root, cls.dataset_dir)
@@ -69,7 +81,7 @@ def check_dataset(cls, root, decode=False, verbose=False):
     except DatasetError as error:
         print(f"{label} FAIL  {str(error).removeprefix(f'{cls.__name__}: ')}")
         return False
-    bad_images = image_problems(entries, decode)
+    bad_images = image_problems(entries, quick, jobs)
     for problem, entry in bad_images:
         print(f"  {problem}: {entry.impath}  <- {entry.origin}")
     problems = class_problems(cls, entries)
@@ -90,12 +102,9 @@ def check_dataset(cls, root, decode=False, verbose=False):
 
 
 def fix_for(cls, root, bad_images):
-    prepare = cls.prepare_command(root)
-    if cls.generated_on_first_use:
-        return f"delete {os.path.join(root, cls.dataset_dir)}; it is generated again on first use"
-    if bad_images:
-        return f"delete the bad files listed above and run {prepare} to fetch them again"
-    return f"the split file or folders do not match CoOp's; fetch them again with {prepare}"
+    if bad_images or cls.generated_on_first_use:
+        return cls.bad_image_fix(root)
+    return f"the split file or folders do not match CoOp's; fetch them again with {cls.prepare_command(root)}"
 
 
 def main(argv=None):
@@ -104,7 +113,10 @@ def main(argv=None):
     parser.add_argument("names", nargs="*",
                         help=f"datasets to check (default: all present): {', '.join(coop_datasets())}")
     parser.add_argument("--root", required=True, help="the data root (DATASET.ROOT, train.py's --root)")
-    parser.add_argument("--decode", action="store_true", help="decode every pixel, not just the image headers")
+    parser.add_argument("--quick", action="store_true",
+                        help="only check that every image file exists (fast); by default every image is decoded")
+    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                        help="processes decoding images (default: one per CPU core)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print image counts per class and split")
     args = parser.parse_args(argv)
     root = os.path.abspath(os.path.expanduser(args.root))
@@ -118,7 +130,7 @@ def main(argv=None):
         if not classes:
             print(f"No dataset folders under {root}; prepare one with: python -m datasets.prepare <name> --root {root}")
             return 1
-    results = [check_dataset(cls, root, args.decode, args.verbose) for cls in classes]
+    results = [check_dataset(cls, root, args.quick, args.verbose, max(1, args.jobs)) for cls in classes]
     return 0 if all(results) else 1
 
 

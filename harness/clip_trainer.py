@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from harness.clip.adapted_clip import AdaptedCLIP
 from harness.clip.backbones import build_frozen_clip
 from harness.clip.precision import autocast, check_precision, grad_scaler, weight_dtype
+from harness.data.loaders import build_data_manager
 from harness.engine import (
     TrainerX,
     build_lr_scheduler,
@@ -49,6 +50,14 @@ class CLIPAdapterTrainer(TrainerX):
     def build_adapter(self, clip):
         """The method's trainable module (None for none); it must provide `branches(clip)`."""
         raise NotImplementedError
+
+    def build_data_loader(self):
+        """Dassl's loaders, with the harness's dataset wrapper (one-line image errors, the test-image cache)."""
+        self.dm = build_data_manager(self.cfg)
+        self.train_loader_x, self.train_loader_u = self.dm.train_loader_x, self.dm.train_loader_u
+        self.val_loader, self.test_loader = self.dm.val_loader, self.dm.test_loader
+        self.num_classes, self.num_source_domains = self.dm.num_classes, self.dm.num_source_domains
+        self.lab2cname = self.dm.lab2cname
 
     def build_model(self):
         cfg = self.cfg

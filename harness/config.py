@@ -57,6 +57,9 @@ def register_trainer_node(name, defaults):
 def extend_cfg(cfg):
     """Add the harness's keys to a Dassl default config (in place)."""
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"
+    # The shared cache of preprocessed test images: "" its default folder, a folder, or "off"; see
+    # harness/data/test_image_cache.py ($HARNESS_TEST_IMAGE_CACHE overrides it).
+    cfg.DATASET.TEST_IMAGE_CACHE = ""
     # Where the backbone's weights come from; see harness/clip/backbones.py.
     cfg.MODEL.BACKBONE.WEIGHTS = ""
     for name, defaults in {**FAMILY_TRAINER_NODES, **_trainer_nodes}.items():

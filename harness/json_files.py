@@ -7,8 +7,26 @@ import tempfile
 from harness.errors import UserError
 
 
+def current_umask():
+    umask = os.umask(0)  # reading the umask means setting it; it is put back at once
+    os.umask(umask)
+    return umask
+
+
+def created_file_mode():
+    """The mode a plain `open(path, "w")` gives a new file under the umask (mkstemp's files are 0600)."""
+    return 0o666 & ~current_umask()
+
+
+def created_folder_mode():
+    """The mode `os.makedirs` gives a new folder under the umask (mkdtemp's folders are 0700)."""
+    return 0o777 & ~current_umask()
+
+
 def write_json_atomic(obj, path, indent=None):
-    """Write to a temporary file in the same folder, flush it to disk, then rename it over `path`."""
+    """Write to a temporary file in the same folder, flush it to disk, then rename it over `path`.
+
+    The file gets the mode the umask gives new files, so shared data and results folders stay readable."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     descriptor, temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
@@ -18,6 +36,7 @@ def write_json_atomic(obj, path, indent=None):
             file.write("\n")
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temp_path, created_file_mode())
         os.replace(temp_path, path)
     except BaseException:
         if os.path.exists(temp_path):

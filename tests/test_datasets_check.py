@@ -51,6 +51,19 @@ def test_every_missing_and_unreadable_image_is_listed_with_its_entry(demo_root, 
     assert f"fix: delete {demo_root / 'demo'}; it is generated again on first use" in summary
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_truncated_image_is_found_by_the_full_decode_and_not_by_quick(demo_root, capsys, jobs):
+    path = demo_root / "demo" / "images" / "green_triangle" / "test_04.jpg"
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])  # its header still opens
+    code, out = run_check(capsys, demo_root, "--jobs", jobs, "demo")
+    assert code == 1
+    (listed,) = [line for line in out.splitlines() if line.startswith("  ")]
+    assert listed.startswith("  unreadable (OSError: image file is truncated") and f"{path}  <- " in listed
+    assert "split_zhou_Demo.json test[24] ['green_triangle/test_04.jpg', 2, 'green triangle']" in listed
+    assert run_check(capsys, demo_root, "--quick", "demo")[0] == 0
+
+
 def test_label_problems_and_foreign_class_names_are_reported(demo_root, capsys):
     split_path = demo_root / "demo" / "split_zhou_Demo.json"
     split = json.loads(split_path.read_text())

@@ -2,8 +2,8 @@
 rest the new classes; the chosen classes are relabelled from 0 in label order."""
 import math
 
-from harness.data.errors import DatasetError
 from harness.config import SUBSAMPLE_CHOICES
+from harness.data.errors import DatasetError
 from harness.engine import Datum
 
 

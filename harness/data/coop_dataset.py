@@ -109,6 +109,15 @@ class CoOpDataset(DatasetBase):
         return f"python -m datasets.check --root {root} {cls.config_name}"
 
     @classmethod
+    def bad_image_fix(cls, root):
+        """How to replace damaged image files (`prepare` skips an image folder that exists, so it goes first)."""
+        dataset_dir = os.path.join(root, cls.dataset_dir)
+        if cls.generated_on_first_use:
+            return f"delete {dataset_dir}; it is generated again on first use"
+        images = os.path.join(dataset_dir, cls.image_dir) if cls.image_dir else dataset_dir
+        return f"re-extract the images: delete {images} and run {cls.prepare_command(root)}"
+
+    @classmethod
     def require_folder(cls, dataset_dir):
         if not os.path.isdir(dataset_dir):
             raise DatasetError(

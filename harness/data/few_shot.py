@@ -14,8 +14,8 @@ import warnings
 from collections import Counter
 
 from harness.data.errors import DatasetError, FewShotWarning
-from harness.json_files import read_json_file, write_json_atomic
 from harness.engine import Datum
+from harness.json_files import read_json_file, write_json_atomic
 
 CACHE_FORMAT = "coop-fewshot-v1"
 VAL_SHOTS_CAP = 4  # CoOp: val = generate_fewshot_dataset(val, num_shots=min(num_shots, 4))

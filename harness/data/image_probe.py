@@ -1,5 +1,23 @@
-"""Whether an image file can be read: its header (cheap, done at load) or every pixel (thorough, `check`)."""
+"""Reading images, and whether an image file can be read: its header (cheap, done at load) or every pixel
+(thorough: `check --decode`, and the loaders when a read fails)."""
 import os
+
+
+def refuse_truncated_images():
+    """Pillow pads a truncated file with grey instead of failing when LOAD_TRUNCATED_IMAGES is set (some
+    libraries set it): a run must never evaluate or train on such a file, so it is switched back off."""
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def read_image(path):
+    """The image at `path` as RGB, decoded (Dassl's read_image, with truncated files refused)."""
+    from PIL import Image
+
+    refuse_truncated_images()
+    with Image.open(path) as image:
+        return image.convert("RGB")
 
 
 def image_problem(path, decode=False):
@@ -9,9 +27,11 @@ def image_problem(path, decode=False):
     if not os.path.isfile(path):
         return "missing"
     try:
-        with Image.open(path) as image:
-            if decode:
-                image.convert("RGB")
+        if decode:
+            read_image(path)
+        else:
+            with Image.open(path):
+                pass
     except Exception as error:  # PIL raises many types for broken files; all mean "unreadable"
         return f"unreadable ({type(error).__name__}: {error})"
     return None

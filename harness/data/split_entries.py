@@ -7,8 +7,8 @@ import os
 from typing import NamedTuple
 
 from harness.data.errors import DatasetError
-from harness.json_files import read_json_file, write_json_atomic
 from harness.engine import Datum
+from harness.json_files import read_json_file, write_json_atomic
 
 SPLIT_NAMES = ("train", "val", "test")
 

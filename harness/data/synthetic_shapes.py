@@ -103,12 +103,13 @@ def write_shape_images(image_dir):
 def create_shapes_dataset(dataset_dir, image_folder, split_file):
     """Create dataset_dir with its images and split file, all or nothing: it is built in a temporary
     sibling folder and renamed into place, so a killed generation leaves no half dataset behind."""
-    from harness.json_files import write_json_atomic
+    from harness.json_files import created_folder_mode, write_json_atomic
 
     parent = os.path.dirname(dataset_dir)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(dataset_dir)}-generating-", dir=parent)
     try:
+        os.chmod(staging, created_folder_mode())  # it becomes the dataset folder: the umask's mode, not 0700
         splits = write_shape_images(os.path.join(staging, image_folder))
         write_json_atomic(splits, os.path.join(staging, split_file), indent=4)
         try:

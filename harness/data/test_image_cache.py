@@ -1,0 +1,238 @@
+"""The shared cache of preprocessed test images.
+
+Dassl's test transform (resize of the shorter side, center crop, to tensor, normalize) is deterministic, so its
+first two steps are done once per image and stored as uint8; every later evaluation of any trainer, seed or
+protocol reads the stored pixels and applies the remaining steps (to tensor, normalize), which gives the same
+tensor bit for bit.
+
+One entry file per (image, transform), named by a hash of the image's path relative to the data root and of
+the transform. It holds a header, the key (that relative path, the image's size and mtime_ns, every parameter
+of the resize and the crop, the Pillow and torchvision versions), the pixels' shape and CRC-32, then the raw
+pixels. An entry whose key does not match the image and transform now is rebuilt, one whose pixels fail their
+check is rebuilt with a line saying so; neither is ever used. Entries are written to a temporary file and
+renamed into place, so processes filling the cache at once never read a partial entry. Raw pixels were chosen
+by measurement (scripts/bench_eval_input.py): reading them is the fastest and a crop costs 150 KB at 224 px.
+"""
+import hashlib
+import json
+import math
+import os
+import struct
+import tempfile
+import zlib
+
+from harness.data.image_probe import read_image
+from harness.json_files import created_file_mode
+
+CACHE_VARIABLE = "HARNESS_TEST_IMAGE_CACHE"
+CONFIG_KEY = "DATASET.TEST_IMAGE_CACHE"
+OFF = "off"
+DEFAULT_SUBFOLDER = os.path.join("cache", "test_images")
+MAGIC = b"harness-test-image-v1\n"
+HEADER_LENGTH = struct.Struct("<I")
+ENTRY_SUFFIX = ".img"
+
+
+def cache_folder(cfg):
+    """The cache folder asked for ($HARNESS_TEST_IMAGE_CACHE, else DATASET.TEST_IMAGE_CACHE), or None for off.
+
+    Empty means the default, <DATASET.ROOT>/cache/test_images.
+    """
+    setting = os.environ.get(CACHE_VARIABLE, cfg.DATASET.TEST_IMAGE_CACHE).strip()
+    if setting.lower() == OFF:
+        return None
+    data_root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
+    return os.path.abspath(os.path.expanduser(setting)) if setting else os.path.join(data_root, DEFAULT_SUBFOLDER)
+
+
+def split_test_transform(transform):
+    """(resize, crop, rest) of Dassl's test transform Compose([Resize(int), CenterCrop, ToTensor, ...]), else None.
+
+    `rest` starts at ToTensor, so it turns cached pixels into exactly the tensor the whole transform gives.
+    """
+    from torchvision.transforms import CenterCrop, Compose, Resize, ToTensor
+
+    steps = getattr(transform, "transforms", None)
+    if (
+        not isinstance(transform, Compose)
+        or len(steps) < 3
+        or not isinstance(steps[0], Resize)
+        or not isinstance(steps[1], CenterCrop)
+        or not isinstance(steps[2], ToTensor)
+    ):
+        return None
+    return steps[0], steps[1], Compose(steps[2:])
+
+
+def transform_key(resize, crop):
+    """Every parameter the stored pixels depend on, as plain JSON values."""
+    import PIL
+    import torchvision
+
+    return {
+        "resize": resize.size if isinstance(resize.size, int) else list(resize.size),
+        "interpolation": resize.interpolation.value,
+        "max_size": resize.max_size,
+        "antialias": resize.antialias,
+        "center_crop": list(crop.size),
+        "pillow": PIL.__version__,
+        "torchvision": torchvision.__version__,
+    }
+
+
+def cached_test_transform(cfg, transform):
+    """A callable impath -> the tensor `transform(read_image(impath))`, served from the cache; None when the cache
+    is off, its folder cannot be created, or `transform` is not Dassl's test transform."""
+    folder = cache_folder(cfg)
+    parts = None if transform is None else split_test_transform(transform)
+    if folder is None or parts is None or not _folder_usable(folder):
+        return None
+    resize, crop, rest = parts
+    data_root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
+    return CachedTestTransform(TestImageCache(folder, data_root, transform_key(resize, crop)), resize, crop, rest)
+
+
+def describe_cache(cfg, test_transform):
+    """The line a run prints at start: whether the cache is used, where, and its size on disk."""
+    folder = cache_folder(cfg)
+    if folder is None:
+        return f"Test-image cache: off ({CONFIG_KEY} or ${CACHE_VARIABLE} is '{OFF}')"
+    if test_transform is None or split_test_transform(test_transform) is None:
+        return "Test-image cache: not used (the test transform is not Dassl's resize + center crop)"
+    if not _folder_usable(folder):
+        return (f"Test-image cache: not used (its folder {folder} cannot be created; "
+                f"set {CONFIG_KEY} or ${CACHE_VARIABLE} to another folder)")
+    entries, size = cache_size(folder)
+    return (f"Test-image cache: used, at {folder} ({entries} entries, {size / 2**20:.1f} MiB); "
+            f"{CONFIG_KEY} or ${CACHE_VARIABLE} sets its folder, '{OFF}' turns it off")
+
+
+def _folder_usable(folder):
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return False
+    return True
+
+
+class CachedTestTransform:
+    """impath -> rest(crop(resize(image))), with crop(resize(image)) from the cache (picklable for workers)."""
+
+    def __init__(self, cache, resize, crop, rest):
+        self.cache, self.resize, self.crop, self.rest = cache, resize, crop, rest
+
+    def __call__(self, impath):
+        return self.rest(self.cache.pixels(impath, self.preprocess))
+
+    def preprocess(self, image):
+        return self.crop(self.resize(image))
+
+
+def cache_size(folder):
+    """(number of entries, bytes on disk) under `folder`."""
+    entries = size = 0
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            if name.endswith(ENTRY_SUFFIX):
+                entries += 1
+                size += os.path.getsize(os.path.join(directory, name))
+    return entries, size
+
+
+class TestImageCache:
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, folder, data_root, transform):
+        self.folder = folder
+        self.data_root = data_root
+        self.transform = transform
+        self.transform_json = json.dumps(transform, sort_keys=True)
+
+    def pixels(self, impath, preprocess):
+        """preprocess(image at `impath`) as a uint8 HxWx3 array, from its entry, (re)built where it does not match."""
+        import numpy as np
+
+        key = self.entry_key(impath)
+        path = self.entry_path(key)
+        pixels = self.read_entry(path, key)
+        if pixels is None:
+            pixels = np.array(preprocess(read_image(impath)), dtype=np.uint8)
+            if self.entry_key(impath) == key:  # the image did not change while it was decoded
+                self.write_entry(path, key, pixels)
+        return pixels
+
+    def entry_key(self, impath):
+        stat = os.stat(impath)
+        return {
+            "path": os.path.relpath(os.path.abspath(impath), self.data_root),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "transform": self.transform,
+        }
+
+    def entry_path(self, key):
+        name = hashlib.sha256(f"{key['path']}\n{self.transform_json}".encode()).hexdigest()
+        return os.path.join(self.folder, name[:2], name + ENTRY_SUFFIX)
+
+    def read_entry(self, path, key):
+        """The stored pixels if the entry at `path` exists, matches `key` and is intact; else None."""
+        import numpy as np
+
+        try:
+            with open(path, "rb") as file:
+                content = bytearray(file.read())  # writable, so torch takes the pixels without a copy warning
+        except FileNotFoundError:
+            return None
+        try:
+            header, pixels = _parse_entry(content)
+        except ValueError as error:
+            print(f"Test-image cache: entry {path} for {key['path']} is corrupt ({error}); rebuilding it")
+            return None
+        if header["key"] != key:  # the image or the transform changed: decode again
+            return None
+        return np.frombuffer(pixels, dtype=np.uint8).reshape(header["shape"])
+
+    def write_entry(self, path, key, pixels):
+        header = json.dumps({"key": key, "shape": list(pixels.shape), "crc32": zlib.crc32(pixels.data)}).encode()
+        folder = os.path.dirname(path)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            descriptor, temp_path = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=folder)
+        except OSError:  # a read-only cache still serves what it holds; this image is decoded every time
+            return
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(MAGIC + HEADER_LENGTH.pack(len(header)) + header)
+                file.write(pixels.tobytes())
+            os.chmod(temp_path, created_file_mode())
+            os.replace(temp_path, path)  # no fsync: an entry lost in a crash fails its check and is rebuilt
+        except BaseException:
+            if os.path.exists(temp_path):
+                os.remove(temp_path)
+            raise
+
+
+def _parse_entry(content):
+    """(header, pixel bytes) of an entry file's content; ValueError says what is wrong."""
+    if not content.startswith(MAGIC):
+        raise ValueError("not a cache entry")
+    start = len(MAGIC) + HEADER_LENGTH.size
+    if len(content) < start:
+        raise ValueError("truncated header")
+    (length,) = HEADER_LENGTH.unpack_from(content, len(MAGIC))
+    try:
+        header = json.loads(content[start : start + length])
+    except ValueError as error:
+        raise ValueError(f"unreadable header: {error}") from None
+    if not isinstance(header, dict) or not {"key", "shape", "crc32"} <= header.keys():
+        raise ValueError("incomplete header")
+    shape, crc = header["shape"], header["crc32"]
+    if not isinstance(shape, list) or not all(isinstance(extent, int) and extent > 0 for extent in shape):
+        raise ValueError(f"bad shape {shape!r}")
+    pixels = memoryview(content)[start + length :]
+    expected = math.prod(shape)
+    if len(pixels) != expected:
+        raise ValueError(f"{len(pixels)} pixel bytes, expected {expected}")
+    if zlib.crc32(pixels) != crc:
+        raise ValueError("pixel checksum mismatch")
+    return header, pixels
