@@ -5,7 +5,7 @@ the config's backbone (ViT-B/16), with N synthetic class names and random images
 (no data loading). The ratios compare steps measured in the same process, one after the other.
 
     python scripts/bench_adapters.py [--trainers MMA RMAdapter RMMA] [--classes 10 500] [--batch-size 4]
-                                     [--steps 3] [--prec fp32] [--device cpu]
+                                     [--steps 3] [--prec fp32] [--device cpu] [--opts KEY VALUE ...]
 """
 import argparse
 import contextlib
@@ -83,19 +83,21 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--prec", default=None if cuda else "fp32", help="override each trainer's PREC")
     parser.add_argument("--device", default="cuda" if cuda else "cpu")
+    parser.add_argument("--opts", nargs="*", default=[], help="KEY VALUE config options for every trainer")
     args = parser.parse_args()
 
     register_all()
     device = torch.device(args.device)
     trainers = [name for name in args.trainers if name in TRAINER_REGISTRY.registered_names()]
     print(f"device {device}, batch {args.batch_size}, median of {args.steps} steps, "
-          f"config {args.config}, PREC {args.prec or 'from config'}, torch threads {torch.get_num_threads()}")
+          f"config {args.config}, PREC {args.prec or 'from config'}, torch threads {torch.get_num_threads()}, "
+          f"options {' '.join(args.opts) or 'none'}")
     print(f"{'trainer':>10} {'classes':>8} {'train ms/img':>13} {'eval ms/img':>12} {'train / MMA':>12} "
           f"{'eval / MMA':>11} {'peak MiB':>9}")
     for num_classes in args.classes:
         reference = None
         for name in trainers:
-            cfg = benchmark_config(name, args.config, args.prec)
+            cfg = benchmark_config(name, args.config, args.prec, args.opts)
             train_ms, eval_ms, peak = measure(name, cfg, num_classes, args.batch_size, args.steps, device)
             if name == REFERENCE:
                 reference = (train_ms, eval_ms)

@@ -26,6 +26,8 @@ PROMPTS = ["a photo of a dog.", "a photo of a cat.", "a photo of a very large an
 VIT_B16 = (512, 768, 12)
 # Trainable parameters for ViT-B/16 shapes, d = 64 (the published count is 0.48M; see docs/RMMA.md).
 VIT_B16_PARAMETERS = {"learned": 498_752, "parameter_free": 169_408, "off": 169_408}
+# FUSION untied and joint: W_F is 2d x d instead of d x d (+ 64 * 64 weights).
+VIT_B16_JOINT_PARAMETERS = 502_848
 
 
 def count(module):
@@ -48,7 +50,9 @@ def adapted_tiny(start=1, **options):
                                     **options).double()
     if adapter.routing is not None:
         randomise_routing(adapter)
-    return AdaptedCLIP(clip, PROMPTS, adapter)
+    model = AdaptedCLIP(clip, PROMPTS, adapter)
+    adapter.set_class_prompts(model.prompt_tokens)
+    return model
 
 
 def test_parameter_count_is_the_same_for_4_and_12_adapted_blocks():
@@ -153,6 +157,54 @@ def test_fusion_forms_map_each_towers_down_mapped_vector_as_named(fusion):
         assert torch.allclose(fused_text, adapter.fusion(torch.cat([zeros, text_part], dim=-1)), atol=1e-6)
 
 
+def test_vit_b16_joint_fusion_counts_the_literal_2d_by_d_fusion_map(demo_root, tmp_path, capsys):
+    build_test_trainer("RMMA", demo_root, tmp_path, config=trainer_config_file("RMMA", "vit_b16_ep5"),
+                       opts=["MODEL.BACKBONE.WEIGHTS", "random", "DATALOADER.NUM_WORKERS", "0",
+                             "TRAINER.RMMA.FUSION", "joint", *TRAIN_BASE])
+    assert f"Number of trainable parameters: {VIT_B16_JOINT_PARAMETERS}\n" in capsys.readouterr().out
+    untied = rmma.RecurrentAdapter(*VIT_B16, start=1, dim=64, scale=0.1, fusion="untied")
+    assert count(untied) == VIT_B16_JOINT_PARAMETERS
+
+
+def test_joint_fusion_lets_the_class_prompts_into_each_images_latent_and_never_images_into_text():
+    model = adapted_tiny(fusion="joint").eval()
+    untied = adapted_tiny(fusion="untied").eval()
+    untied.adapter.load_state_dict(model.adapter.state_dict())
+    image = torch.randn(2, 3, 32, 32, dtype=torch.double)
+    with torch.no_grad():
+        text, image_features = model.encode_text(), model.encode_image(image)
+        # The text streams are untied fusion's: no image enters them, so they are cached once at evaluation.
+        assert torch.equal(text, untied.encode_text())
+        assert not torch.allclose(image_features, untied.encode_image(image))
+        # Fewer classes: a different text latent, so a different image latent.
+        fewer = AdaptedCLIP(model.clip, PROMPTS[:2])
+        model.adapter.set_class_prompts(fewer.prompt_tokens)
+        encode_text(model.clip, fewer.prompt_tokens)
+        assert not torch.allclose(model.encode_image(image), image_features)
+
+
+def test_joint_fusion_trains_the_text_tower_from_the_image_features_through_the_class_latent():
+    model = adapted_tiny(fusion="joint")
+    logits = model(torch.randn(2, 3, 32, 32, dtype=torch.double))
+    image_features = model.encode_image(torch.randn(2, 3, 32, 32, dtype=torch.double))
+    text_down, = torch.autograd.grad(image_features.sum(), model.adapter.down["text"].weight, retain_graph=True)
+    assert text_down.abs().sum() > 0
+    F.cross_entropy(logits, torch.tensor([0, 2])).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.adapter.parameters())
+
+
+def test_joint_fusion_needs_the_class_prompts_before_the_images():
+    clip = load_clip("tiny").double().requires_grad_(False)
+    adapter = rmma.RecurrentAdapter(text_width(clip), visual_width(clip), num_blocks(clip), 1, 16, 0.1,
+                                    fusion="joint").double()
+    model = AdaptedCLIP(clip, PROMPTS, adapter)
+    with pytest.raises(RuntimeError, match="call set_class_prompts"):
+        model.encode_text()
+    adapter.set_class_prompts(model.prompt_tokens)
+    with pytest.raises(RuntimeError, match="encode the class prompts before the images"):
+        model.encode_image(torch.randn(1, 3, 32, 32, dtype=torch.double))
+
+
 @pytest.mark.parametrize("attention", ["learned", "parameter_free"])
 def test_truncated_text_features_equal_the_full_77_token_pass(attention):
     model = adapted_tiny(attention=attention).eval()
@@ -167,8 +219,9 @@ def test_truncated_text_features_equal_the_full_77_token_pass(attention):
     assert not torch.allclose(truncated, frozen)
 
 
-def test_evaluation_logits_of_an_image_do_not_depend_on_the_rest_of_the_batch():
-    model = adapted_tiny().eval()
+@pytest.mark.parametrize("fusion", ["tied", "joint"])
+def test_evaluation_logits_of_an_image_do_not_depend_on_the_rest_of_the_batch(fusion):
+    model = adapted_tiny(fusion=fusion).eval()
     model.adapter.eval()
     images = torch.randn(5, 3, 32, 32, dtype=torch.double)
     with torch.no_grad():
@@ -231,14 +284,16 @@ def test_bad_options_fail_with_a_config_error_naming_the_key(demo_root, tmp_path
         build_test_trainer("RMMA", demo_root, tmp_path, opts=[*TRAIN_BASE, f"TRAINER.RMMA.{key}", value])
 
 
-def test_demo_training_beats_zero_shot_on_base_and_evaluates_on_new_classes(demo_root, tmp_path):
-    trained = build_test_trainer("RMMA", demo_root, tmp_path / "base", opts=TRAIN_BASE)
+@pytest.mark.parametrize("fusion", ["tied", "joint"])
+def test_demo_training_beats_zero_shot_on_base_and_evaluates_on_new_classes(demo_root, tmp_path, fusion):
+    option = ["TRAINER.RMMA.FUSION", fusion]
+    trained = build_test_trainer("RMMA", demo_root, tmp_path / "base", opts=[*TRAIN_BASE, *option])
     trained.train()
     zero_shot = build_test_trainer("ZeroshotCLIP", demo_root, tmp_path / "zs", opts=TRAIN_BASE)
     assert trained.test() > zero_shot.test() + 30
 
     on_new = build_test_trainer("RMMA", demo_root, tmp_path / "new",
-                                opts=["DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "new"])
+                                opts=["DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "new", *option])
     on_new.load_model(trained.output_dir, epoch=20)
     on_new.test()
     assert on_new.evaluator._total == 50

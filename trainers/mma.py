@@ -13,6 +13,7 @@ from functools import partial
 import torch
 import torch.nn as nn
 
+from harness.clip.prompts import context_prompts
 from harness.clip.towers import (
     TEXT_EMBEDDING,
     VISUAL_EMBEDDING_NORM,
@@ -133,7 +134,7 @@ class MMA(CLIPAdapterTrainer):
     config_node = "MMA"
 
     def class_prompts(self, classnames):
-        return [f"{self.method_cfg.TEXT_CTX_INIT} {name}." for name in classnames]
+        return context_prompts(self.method_cfg.TEXT_CTX_INIT, classnames)
 
     def build_adapter(self, clip):
         node = self.method_cfg

@@ -6,10 +6,11 @@ to block. At block l, with the block's frozen output tokens i_f (t_f for text), 
     v~_I = Attention(i_f, v_I)                      alignment with the block's frozen tokens
     v^(l) = W_F [W_Id v~_I ; W_Td v~_T]             down-maps and fusion into the next latent
     i^(l) = i_f + alpha R_I(v^(l))                  injection at the block output (R_I read as the routing map)
-and the loss is cross-entropy + lambda L_sep, L_sep = ||W_Iu W_Tu^T||_F + ||W_Id^T W_Td||_F. Each stream (an image,
-or a class prompt) only ever meets its own tower's tokens, so no prediction depends on another sample or on the
-other tower, and class text features stay cacheable. Where the poster is silent, the reading taken is stated
-where it is implemented and each alternative is a TRAINER.RMMA option.
+and the loss is cross-entropy + lambda L_sep, L_sep = ||W_Iu W_Tu^T||_F + ||W_Id^T W_Td||_F. By default (FUSION tied)
+each stream (an image, or a class prompt) only ever meets its own tower's tokens; with FUSION joint each image's
+latent also takes in the class prompts' text latent of the same block. Either way no prediction depends on another
+image in the batch, and class text features stay cacheable (text never reads the image tower). Where the poster is
+silent, the reading taken is stated where it is implemented and each alternative is a TRAINER.RMMA option.
 """
 from functools import partial
 
@@ -17,11 +18,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from harness.clip.prompts import context_prompts
 from harness.clip.towers import num_blocks, text_block, text_width, visual_block, visual_width
+from harness.clip_trainer import CLIPAdapterTrainer
 from harness.config import register_trainer_node
 from harness.engine import TRAINER_REGISTRY
 from harness.errors import ConfigError
-from trainers.mma import MMA, TOWERS
+from trainers.mma import TOWERS
 
 register_trainer_node("RMMA", {
     "TEXT_CTX_INIT": "a photo of a",
@@ -37,14 +40,15 @@ register_trainer_node("RMMA", {
     "ATTENTION": "learned",
     # False: the poster's "w/o routing" (no routing maps; each tower reads the latent through its down-map's transpose).
     "ROUTING": True,
-    # tied (one d x d W_F for both towers), untied (the literal 2d x d W_F, absent partner zero), or off ("w/o fusion").
+    # tied (one d x d W_F for both towers), untied (the literal 2d x d W_F, absent partner zero), joint (the literal
+    # W_F; the image half meets the class prompts' text latent of the same block), or off ("w/o fusion").
     "FUSION": "tied",
     # False: gradients reach the cell through the latent recurrence only, never back through the frozen blocks.
     "BACKBONE_GRADIENT": False,
 })
 
 ATTENTION_FORMS = ("learned", "parameter_free", "off")
-FUSION_FORMS = ("tied", "untied", "off")
+FUSION_FORMS = ("tied", "untied", "joint", "off")
 # The poster's fusion input is [image ; text]: the image stream fills the first half of an untied W_F.
 FUSION_HALF = {"visual": 0, "text": 1}
 
@@ -90,6 +94,10 @@ class RecurrentAdapter(nn.Module):
                           if attention == "learned" else None)
         self.fusion_form = fusion
         self.fusion = None if fusion == "off" else nn.Linear(dim if fusion == "tied" else 2 * dim, dim)
+        # FUSION joint: each prompt's end-of-text position (set_class_prompts), and the class prompts' text latent
+        # per block from the latest text pass, which the image pass reads (so a text pass must come first).
+        self._end_of_text = None
+        self._text_context = {}
         if routing:
             # Zero routing maps inject nothing: training starts from frozen CLIP.
             for layer in self.routing.values():
@@ -120,28 +128,53 @@ class RecurrentAdapter(nn.Module):
             return frozen + self.attention[tower](frozen, routed, causal)
         return frozen + parameter_free_attention(frozen, routed, causal)
 
-    def fuse(self, tower, down_mapped):
-        """v^(l) = W_F [W_Id v~_I ; W_Td v~_T], each stream filling its own half (the other tower's is absent)."""
+    def set_class_prompts(self, token_ids):
+        """FUSION joint reads each class prompt's latent at its end-of-text token, the token CLIP's text feature
+        is taken from: tell the adapter where those are."""
+        self._end_of_text = token_ids.argmax(dim=-1)
+
+    def text_context(self, k, down_mapped):
+        """The class prompts' text latent at block k: W_Td v~_T at each prompt's end-of-text token, averaged over
+        the classes (one d-vector, the same for every image)."""
+        if self._end_of_text is None:
+            raise RuntimeError("R-MMA's FUSION joint needs the class prompts' token ids: call set_class_prompts().")
+        end_of_text = self._end_of_text.to(down_mapped.device)
+        return down_mapped[torch.arange(len(end_of_text), device=down_mapped.device), end_of_text].mean(dim=0)
+
+    def fuse(self, tower, down_mapped, k=None):
+        """v^(l) = W_F [W_Id v~_I ; W_Td v~_T]. tied / untied: each stream fills its own half (the other tower's is
+        absent). joint: a text stream fills its half and leaves the class prompts' text latent of block k for the
+        image pass, whose streams fill the image half and meet that text latent in the other."""
         if self.fusion_form == "off":
             return down_mapped
         if self.fusion_form == "tied":
             return self.fusion(down_mapped)
         dim = down_mapped.shape[-1]
         half = FUSION_HALF[tower]
-        return F.linear(down_mapped, self.fusion.weight[:, half * dim:(half + 1) * dim], self.fusion.bias)
+        fused = F.linear(down_mapped, self.fusion.weight[:, half * dim:(half + 1) * dim], self.fusion.bias)
+        if self.fusion_form != "joint":
+            return fused
+        if tower == "text":
+            self._text_context[k] = self.text_context(k, down_mapped)
+            return fused
+        if k not in self._text_context:
+            raise RuntimeError(f"R-MMA's FUSION joint: no text latent for block {k}; encode the class prompts before "
+                               "the images.")
+        text_half = self.fusion.weight[:, FUSION_HALF["text"] * dim:(FUSION_HALF["text"] + 1) * dim]
+        return fused + F.linear(self._text_context[k].to(fused.dtype), text_half)
 
-    def cell(self, tower, frozen, routed=None):
-        """One step of the recurrence: the next latent, routed into the tower (routed=None: the first block,
-        where no latent exists yet, so nothing is routed or aligned)."""
+    def cell(self, tower, frozen, routed=None, k=None):
+        """One step of the recurrence at block k: the next latent, routed into the tower (routed=None: the first
+        block, where no latent exists yet, so nothing is routed or aligned)."""
         aligned = frozen if routed is None else self.align(tower, frozen, routed)
         # Normalising before the down-map keeps the latent's scale from compounding over the blocks.
         aligned = F.layer_norm(aligned, aligned.shape[-1:])
-        return self.route(tower, self.fuse(tower, self.down[tower](aligned)))
+        return self.route(tower, self.fuse(tower, self.down[tower](aligned), k))
 
     def block_branch(self, tower, k, block, x, output):
         # The shared weights see every depth's tokens at the same scale.
         frozen = F.layer_norm(output, output.shape[-1:])
-        routed = self.cell(tower, frozen, None if k == self.blocks.start else self._take_stream(tower, k))
+        routed = self.cell(tower, frozen, None if k == self.blocks.start else self._take_stream(tower, k), k)
         if k < self.depth:
             self._streams[tower] = (k, routed)
         adapted = output + self.scale * routed.to(output.dtype)
@@ -187,10 +220,13 @@ def check_rmma_cfg(node, depth):
 
 
 @TRAINER_REGISTRY.register()
-class RMMA(MMA):
+class RMMA(CLIPAdapterTrainer):
     """R-MMA on the shared plumbing; MMA's hand-written class prompts."""
 
     config_node = "RMMA"
+
+    def class_prompts(self, classnames):
+        return context_prompts(self.method_cfg.TEXT_CTX_INIT, classnames)
 
     def build_adapter(self, clip):
         node = self.method_cfg
@@ -199,6 +235,10 @@ class RMMA(MMA):
         return RecurrentAdapter(text_width(clip), visual_width(clip), depth, node.ADAPTER_START, node.LATENT_DIM,
                                 node.ADAPTER_SCALE, attention=node.ATTENTION, routing=node.ROUTING,
                                 fusion=node.FUSION, backbone_gradient=node.BACKBONE_GRADIENT)
+
+    def build_model(self):
+        super().build_model()
+        self.model.adapter.set_class_prompts(self.model.prompt_tokens)
 
     def compute_loss(self, image, label):
         loss, summary = super().compute_loss(image, label)

@@ -63,4 +63,6 @@ class AdaptedCLIP(nn.Module):
         return self.logit_scale * image_features @ text_features.t().to(image_features.dtype)
 
     def forward(self, image):
-        return self.logits(self.encode_image(image), self.text_features())
+        # Text first: an adapter may let the image pass read what the class prompts' pass left (R-MMA's FUSION joint).
+        text_features = self.text_features()
+        return self.logits(self.encode_image(image), text_features)
