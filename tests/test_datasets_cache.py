@@ -1,4 +1,5 @@
-"""The few-shot cache (JSON, root-relative, keyed, rebuilt when stale) and ImageNet's cached folder index."""
+"""The few-shot cache (JSON, root-relative, checked against the draw at every use, rebuilt when it differs) and
+ImageNet's cached folder index."""
 import json
 import os
 import pickle
@@ -29,7 +30,7 @@ def test_cache_round_trips_and_holds_root_relative_paths(tmp_path, capsys):
         content = json.load(file)
     assert all(not os.path.isabs(path) and path.startswith("demo/images/") for path, _, _ in content["train"])
     assert demo_draw(tmp_path) == drawn
-    assert "Loading preprocessed few-shot data" in capsys.readouterr().out
+    assert "matches this seed's draw" in capsys.readouterr().out
 
 
 def test_cache_survives_moving_the_data_root(tmp_path, capsys):
@@ -37,7 +38,7 @@ def test_cache_survives_moving_the_data_root(tmp_path, capsys):
     shutil.move(tmp_path / "old", tmp_path / "new")
     capsys.readouterr()
     moved = demo_draw(tmp_path / "new")
-    assert "Loading preprocessed few-shot data" in capsys.readouterr().out
+    assert "matches this seed's draw" in capsys.readouterr().out
     assert moved == drawn
 
 
@@ -58,9 +59,9 @@ def test_cache_is_redrawn_when_the_split_file_changed(tmp_path, capsys):
     split_path.write_text(json.dumps(split))
     capsys.readouterr()
     redrawn = demo_draw(tmp_path)
-    assert "Ignoring few-shot cache" in capsys.readouterr().out
+    assert "(drawn from other data, shots or random state); rebuilt it from the split" in capsys.readouterr().out
     assert demo_draw(tmp_path) == redrawn
-    assert "Loading preprocessed few-shot data" in capsys.readouterr().out  # the rewritten cache serves it
+    assert "matches this seed's draw" in capsys.readouterr().out  # the rewritten cache matches
 
 
 def test_cache_is_redrawn_for_another_random_state(tmp_path, capsys):
@@ -68,7 +69,7 @@ def test_cache_is_redrawn_for_another_random_state(tmp_path, capsys):
     random.seed(99)
     random.random()
     dataset_after_other_draws = build_dataset_without_reseeding(tmp_path)
-    assert "Ignoring few-shot cache" in capsys.readouterr().out
+    assert "drawn from other data, shots or random state" in capsys.readouterr().out
     assert len(dataset_after_other_draws.train_x) == 40
 
 
@@ -78,12 +79,82 @@ def build_dataset_without_reseeding(root):
     return build_dataset(dataset_cfg(root, "demo", num_shots=4, seed=1))
 
 
-def test_damaged_cache_is_redrawn(tmp_path):
+def test_damaged_cache_is_redrawn(tmp_path, capsys):
     drawn = demo_draw(tmp_path)
     with open(cache_file(tmp_path), "w") as file:
         file.write('{"format": "coop-fewshot-v1", "key": ')
-    with pytest.warns(UserWarning, match="line 1, column 38"):
-        assert demo_draw(tmp_path) == drawn
+    capsys.readouterr()
+    assert demo_draw(tmp_path) == drawn
+    assert "malformed JSON at line 1, column 38" in capsys.readouterr().out
+
+
+def tamper_first_train_row(root, new_row):
+    content = json.loads(open(cache_file(root)).read())
+    old_row = content["train"][0]
+    content["train"][0] = new_row(old_row)
+    with open(cache_file(root), "w") as file:
+        json.dump(content, file)
+    return old_row
+
+
+def other_image_of_the_class(root, row):
+    """A split image of the same class that the draw did not pick."""
+    drawn = {path for path, _, _ in json.loads(open(cache_file(root)).read())["train"]}
+    split = json.loads((root / "demo" / "split_zhou_Demo.json").read_text())["train"]
+    candidates = (f"demo/images/{path}" for path, label, _ in split if label == row[1])
+    return next(path for path in candidates if path not in drawn)
+
+
+@pytest.mark.parametrize("tampering, reason", [
+    (lambda root, row: ["demo/images/red_circle/gone.jpg", row[1], row[2]],
+     "is not in the split, and points at a missing file"),
+    (lambda root, row: [row[0], row[1] + 1, row[2]], "has label 1 'red circle', the split 0 'red circle'"),
+    (lambda root, row: [row[0], row[1], "crimson circle"], "has label 0 'crimson circle', the split 0 'red circle'"),
+    (lambda root, row: [other_image_of_the_class(root, row), row[1], row[2]],
+     "is in the split but not this seed's draw"),
+])
+def test_a_hand_edited_cache_is_rebuilt_and_the_run_uses_the_seeds_draw(tmp_path, capsys, tampering, reason):
+    drawn = demo_draw(tmp_path)
+    tamper_first_train_row(tmp_path, lambda row: tampering(tmp_path, row))
+    capsys.readouterr()
+    assert demo_draw(tmp_path) == drawn
+    out = capsys.readouterr().out
+    assert f"Few-shot cache {cache_file(tmp_path)} was not this seed's draw (train[0] " in out
+    assert f"{reason}); rebuilt it from the split" in out
+    assert json.loads(open(cache_file(tmp_path)).read())["train"][0][0].startswith("demo/images/red_circle/")
+    demo_draw(tmp_path)
+    assert "matches this seed's draw" in capsys.readouterr().out
+
+
+def test_a_cache_with_missing_entries_is_rebuilt(tmp_path, capsys):
+    drawn = demo_draw(tmp_path)
+    content = json.loads(open(cache_file(tmp_path)).read())
+    content["val"] = content["val"][:-1]
+    with open(cache_file(tmp_path), "w") as file:
+        json.dump(content, file)
+    capsys.readouterr()
+    assert demo_draw(tmp_path) == drawn
+    assert "its val entries are not the 40 drawn" in capsys.readouterr().out
+
+
+def test_a_run_with_the_cache_leaves_the_random_state_of_a_run_without(tmp_path):
+    demo_draw(tmp_path)
+    without_cache = random.getstate()
+    os.remove(cache_file(tmp_path))
+    demo_draw(tmp_path)
+    assert random.getstate() == without_cache
+    demo_draw(tmp_path)
+    assert random.getstate() == without_cache
+
+
+def test_cache_file_follows_the_umask(tmp_path):
+    demo_draw(tmp_path)  # generates the dataset
+    previous = os.umask(0o002)
+    try:
+        demo_draw(tmp_path, num_shots=2)
+    finally:
+        os.umask(previous)
+    assert os.stat(cache_file(tmp_path, num_shots=2)).st_mode & 0o777 == 0o664
 
 
 def test_pickles_in_the_data_folder_are_never_loaded(tmp_path):

@@ -1,10 +1,11 @@
 """Few-shot subsets drawn by the engine's `generate_fewshot_dataset` (Dassl's algorithm), cached as JSON.
 
 CoOp draws train with N shots, then val with min(N, 4), from the stdlib `random` state that train.py's
-`set_random_seed` left. The cache lives where CoOp keeps its pickles (`<dataset>/split_fewshot/`), stores
-paths relative to the data root, and is used only when its key matches: the dataset, the shot count,
-the candidate images (so an edited split file invalidates it) and the random state before the draw (so a
-hit returns exactly what drawing again would).
+`set_random_seed` left. The cache lives where CoOp keeps its pickles (`<dataset>/split_fewshot/`) and stores
+paths relative to the data root. It is never trusted: the draw is made every time (milliseconds, and it leaves
+the random state as an uncached run does) and compared with the file; a file that differs (edited by hand, drawn
+from another split or random state, damaged) is rewritten from the draw with a line saying what was wrong. So a
+run always trains on exactly the draw its seed gives.
 """
 import hashlib
 import json
@@ -14,7 +15,6 @@ import warnings
 from collections import Counter
 
 from harness.data.errors import DatasetError, FewShotWarning
-from harness.engine import Datum
 from harness.json_files import read_json_file, write_json_atomic
 
 CACHE_FORMAT = "coop-fewshot-v1"
@@ -31,17 +31,24 @@ def draw_few_shot(dataset, train, val, num_shots, cache_path, root):
         return train, val
     name = type(dataset).__name__
     key = _cache_key(name, num_shots, train, val, root)
-    cached = _read_cache(cache_path, key, root)
-    if cached is not None:
-        print(f"Loading preprocessed few-shot data from {cache_path}")
-        return cached
+    candidates = train + (val or [])
     warn_short_classes(name, "train", train, num_shots)
     train = dataset.generate_fewshot_dataset(train, num_shots=num_shots)
     if val is not None:
         val_shots = min(num_shots, VAL_SHOTS_CAP)
         warn_short_classes(name, "val", val, val_shots)
         val = dataset.generate_fewshot_dataset(val, num_shots=val_shots)
-    _write_cache(cache_path, key, train, val, root)
+    content = {"format": CACHE_FORMAT, "key": key, "train": _rows(train, root),
+               "val": None if val is None else _rows(val, root)}
+    if not os.path.exists(cache_path):
+        _write_cache(cache_path, content, f"Saving preprocessed few-shot data to {cache_path}")
+        return train, val
+    problem = _cache_problem(cache_path, content, _rows(candidates, root), root)
+    if problem is None:
+        print(f"Few-shot cache {cache_path} matches this seed's draw")
+    else:
+        _write_cache(cache_path, content, f"Few-shot cache {cache_path} was not this seed's draw ({problem}); "
+                                          "rebuilt it from the split")
     return train, val
 
 
@@ -78,37 +85,48 @@ def _cache_key(name, num_shots, train, val, root):
     }
 
 
-def _read_cache(cache_path, key, root):
-    if not os.path.isfile(cache_path):
-        return None
+def _cache_problem(cache_path, expected, candidate_rows, root):
+    """None if the cache file holds exactly `expected`, else what is wrong with it (the first difference)."""
     try:
         content = read_json_file(cache_path, error_type=DatasetError)
-        if content.get("format") != CACHE_FORMAT or content.get("key") != key:
-            print(f"Ignoring few-shot cache {cache_path}: it was drawn from other data or another random state")
-            return None
-        train = [_datum(row, root) for row in content["train"]]
-        val = None if content["val"] is None else [_datum(row, root) for row in content["val"]]
-    except Exception as error:  # a damaged cache is only a lost shortcut: draw again
-        warnings.warn(f"Ignoring unreadable few-shot cache {cache_path} ({error}); drawing again")
+    except (OSError, DatasetError) as error:
+        return f"unreadable: {error}"
+    if content == expected:
         return None
-    return train, val
+    if not isinstance(content, dict) or content.get("format") != CACHE_FORMAT:
+        return f"not a {CACHE_FORMAT} file"
+    if content.get("key") != expected["key"]:
+        return "drawn from other data, shots or random state"
+    in_split = {row[0]: row for row in candidate_rows}
+    for split in ("train", "val"):
+        rows, drawn = content.get(split), expected[split]
+        if rows == drawn:
+            continue
+        if not isinstance(rows, list) or not isinstance(drawn, list) or len(rows) != len(drawn):
+            return f"its {split} entries are not the {len(drawn or [])} drawn"
+        for index, (row, drawn_row) in enumerate(zip(rows, drawn, strict=True)):
+            if row != drawn_row:
+                return f"{split}[{index}] {row!r} {_row_problem(row, in_split, root)}"
+    return "its content differs from the draw"
 
 
-def _datum(row, root):
+def _row_problem(row, in_split, root):
+    if not (isinstance(row, list) and len(row) == 3 and isinstance(row[0], str)):
+        return "is not [image path, label, class name]"
     relative_path, label, classname = row
-    return Datum(impath=os.path.join(root, relative_path), label=label, classname=classname)
+    if relative_path not in in_split:
+        missing = "" if os.path.isfile(os.path.join(root, relative_path)) else ", and points at a missing file"
+        return f"is not in the split{missing}"
+    _, split_label, split_classname = in_split[relative_path]
+    if (label, classname) != (split_label, split_classname):
+        return f"has label {label} {classname!r}, the split {split_label} {split_classname!r}"
+    return "is in the split but not this seed's draw"
 
 
-def _write_cache(cache_path, key, train, val, root):
-    content = {
-        "format": CACHE_FORMAT,
-        "key": key,
-        "train": _rows(train, root),
-        "val": None if val is None else _rows(val, root),
-    }
+def _write_cache(cache_path, content, line):
     try:
         write_json_atomic(content, cache_path)
     except OSError as error:  # e.g. a read-only shared data folder: the draw stands, only the cache is lost
-        warnings.warn(f"Could not save the few-shot cache {cache_path} ({error}); continuing without it")
+        warnings.warn(f"Could not save the few-shot cache {cache_path} ({error}); continuing without it", stacklevel=3)
         return
-    print(f"Saving preprocessed few-shot data to {cache_path}")
+    print(line)
