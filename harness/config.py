@@ -4,6 +4,8 @@ A trainer declares its node's defaults once, next to its code, with `register_tr
 (called by train.py before any YAML is merged) adds every declared node, so the trainer's YAML files and
 `KEY VALUE` options merge with yacs' checks (unknown key, wrong type).
 """
+import copy
+
 from yacs.config import CfgNode
 
 # Nodes of the CoOp, MaPLe, PromptSRC and official MMA train.py files, so their YAML files merge here too.
@@ -65,3 +67,33 @@ def extend_cfg(cfg):
     for name, defaults in {**FAMILY_TRAINER_NODES, **_trainer_nodes}.items():
         setattr(cfg.TRAINER, name, CfgNode(defaults))
     return cfg
+
+
+def extend_host_cfg(cfg):
+    """Add to another CoOp-family checkout's config (in place) only what it lacks: the harness's keys and the
+    TRAINER nodes of the trainers imported so far. Whatever the host defines stays exactly as it is: a
+    TRAINER node is the host's as a whole, any other key is added only where it is missing."""
+    for name, defaults in _trainer_nodes.items():
+        if name in cfg.TRAINER:
+            _warn_about_foreign_node(name, cfg.TRAINER[name], defaults)
+        else:
+            setattr(cfg.TRAINER, name, CfgNode(defaults))
+    ours = extend_cfg(cfg.clone())
+    del ours["TRAINER"]
+    _add_missing_keys(cfg, ours)
+    return cfg
+
+
+def _add_missing_keys(target, source):
+    for key, value in source.items():
+        if key not in target:
+            target[key] = copy.deepcopy(value)
+        elif isinstance(value, CfgNode) and isinstance(target[key], CfgNode):
+            _add_missing_keys(target[key], value)
+
+
+def _warn_about_foreign_node(name, node, defaults):
+    missing = sorted(set(defaults) - set(node))
+    if missing:
+        print(f"Warning: TRAINER.{name} comes from this checkout's extend_cfg and lacks {', '.join(missing)}; "
+              f"the harness's {name} trainer needs them: rename that node or add the keys.")

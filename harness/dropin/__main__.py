@@ -1,0 +1,3 @@
+from harness.dropin.install import main
+
+main()
