@@ -7,7 +7,8 @@ printed summary.
 
 Unlike CoOp's: both end-of-training lines count (`Finish training`, `Finished training`), the newest log holding
 a result is read (re-runs write `log.txt-<timestamp>`), and a seed folder without a result is reported instead of
-stopping the parse. std is np.std (ddof 0); --ci95 gives 1.96 * std / sqrt(n).
+stopping the parse; so is a seed whose metrics.json is invalid or belongs to another folder (it is not
+averaged). std is np.std (ddof 0); --ci95 gives 1.96 * std / sqrt(n).
 """
 import argparse
 import os
@@ -16,6 +17,7 @@ import sys
 import numpy as np
 
 from harness.results.logs import END_OF_TEST, END_OF_TRAINING, newest_result
+from harness.results.record import RECORD_NAME, record_problem
 
 
 def compute_ci95(values):
@@ -31,7 +33,12 @@ def parse_function(keyword, directory, args, end_signals):
     print(f"Parsing files in {directory}")
     values = []
     for subdir in visible_subdirs(directory):
-        found = newest_result(os.path.join(directory, subdir), keyword, end_signals)
+        run_dir = os.path.join(directory, subdir)
+        problem = record_problem(run_dir) if os.path.exists(os.path.join(run_dir, RECORD_NAME)) else None
+        if problem is not None:
+            print(f"{run_dir}: not counted: {problem}")
+            continue
+        found = newest_result(run_dir, keyword, end_signals)
         if found is None:
             print(f"{os.path.join(directory, subdir)}: no result (unfinished run?)")
             continue

@@ -2,11 +2,14 @@
 import argparse
 import sys
 
-# Importing the harness first makes torchvision importable (harness/torchvision_fix.py).
+import torch
+import yaml
+
 from harness.config import SUBSAMPLE_CHOICES, extend_cfg
 from harness.errors import ConfigError, EngineUnavailable, UserError
-
-import torch  # noqa: E402
+from harness.protocols import trains_nothing
+from harness.results.logs import set_aside_earlier_attempt
+from harness.run_folder import lock_output_dir
 
 try:
     from harness.engine import (
@@ -61,11 +64,22 @@ def reset_cfg(cfg, args):
         cfg.MODEL.HEAD.NAME = args.head
 
 
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
 def _merge_file(cfg, path, flag):
+    # yacs would execute a .py config as Python: only YAML is read.
+    if not path.endswith(CONFIG_SUFFIXES):
+        raise ConfigError(f"{flag} {path}: not a YAML file; configs are YAML only ({', '.join(CONFIG_SUFFIXES)}).")
     try:
         cfg.merge_from_file(path)
     except FileNotFoundError:
         raise ConfigError(f"{flag} {path}: no such file.") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{flag} {path}: malformed YAML{where}: {problem}.") from None
     except (KeyError, ValueError, AssertionError) as error:
         raise ConfigError(f"{flag} {path}: {_yacs_message(error)}") from None
 
@@ -106,8 +120,26 @@ def setup_cfg(args):
     return cfg
 
 
+def check_run_kind(cfg, args):
+    """Refuse, before any work, the runs that would record something other than what was asked for."""
+    trainer = cfg.TRAINER.NAME
+    if args.eval_only:
+        if not args.model_dir and not args.eval_untrained and not trains_nothing(trainer):
+            raise ConfigError(f"--eval-only without --model-dir would evaluate an untrained {trainer} adapter: pass "
+                              "--model-dir <training run> (and --load-epoch), or --eval-untrained if that is meant.")
+        return
+    if trains_nothing(trainer):
+        raise ConfigError(f"{trainer} trains nothing: run it with --eval-only (as the protocol scripts do).")
+    if not args.no_train and cfg.OPTIM.MAX_EPOCH < 1:
+        raise ConfigError(f"OPTIM.MAX_EPOCH is {cfg.OPTIM.MAX_EPOCH}: a training run needs at least 1 epoch (to "
+                          "evaluate the untrained adapter, use --eval-only --eval-untrained).")
+
+
 def main(args):
     cfg = setup_cfg(args)
+    check_run_kind(cfg, args)
+    _lock = lock_output_dir(cfg.OUTPUT_DIR)  # held while this function runs, i.e. for the whole run
+    set_aside_earlier_attempt(cfg.OUTPUT_DIR)
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
@@ -150,6 +182,8 @@ def build_parser():
     parser.add_argument("--model-dir", type=str, default="", help="load model from this directory for eval-only mode")
     parser.add_argument("--load-epoch", type=int, help="load model weights at this epoch for evaluation")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("--eval-untrained", action="store_true",
+                        help="with --eval-only and no --model-dir: evaluate the untrained adapter on purpose")
     parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
                         help="modify config options using the command-line")
     return parser
@@ -160,5 +194,7 @@ if __name__ == "__main__":
     try:
         main(build_parser().parse_args())
     except UserError as error:
-        print(f"Error: {error}", flush=True)
+        sys.stdout.flush()
+        # On stderr, after a blank line: it stands apart from the configuration dump and the log on stdout.
+        print(f"\nError: {error}", file=sys.stderr, flush=True)
         sys.exit(1)

@@ -6,10 +6,11 @@ cross-entropy, `compute_loss`. Building the frozen CLIP, precision, the optimize
 the training step, cached text features at evaluation and checkpoint loading live here, once.
 """
 import os
+import re
 
-import torch
 import torch.nn.functional as F
 
+from harness.bundled.torchtools import remove_temporary_files
 from harness.clip.adapted_clip import AdaptedCLIP
 from harness.clip.backbones import build_frozen_clip
 from harness.clip.precision import autocast, check_precision, grad_scaler, weight_dtype
@@ -19,19 +20,36 @@ from harness.engine import (
     build_lr_scheduler,
     build_optimizer,
     compute_accuracy,
+    evaluate_split,
     load_checkpoint,
     load_pretrained_weights,
+    save_checkpoint,
 )
-from harness.errors import CheckpointError
+from harness.errors import CheckpointError, warn
+from harness.results.record import TestResult
+from harness.run_state import capture_rng_states, restore_rng_states
 
 CHECKPOINT_NAME = "adapter_learner"
 # Buffers the official MMA checkpoints carry that depend on the class list: never loaded, so a checkpoint
 # trained on base classes evaluates on new classes or another dataset.
 CLASS_DEPENDENT_KEYS = ("token_embedding", "tokenized_prompts")
+EPOCH_CHECKPOINT = re.compile(r"model\.pth\.tar-(\d+)")
+# The newest epoch checkpoint, and the one before as the fallback should the newest be damaged.
+KEPT_EPOCH_CHECKPOINTS = 2
+
+
+def epoch_checkpoints(folder):
+    """The epochs that have a checkpoint in a model's checkpoint folder, newest first."""
+    if not os.path.isdir(folder):
+        return []
+    matches = (EPOCH_CHECKPOINT.fullmatch(name) for name in os.listdir(folder))
+    return sorted((int(match.group(1)) for match in matches if match), reverse=True)
 
 
 class CLIPAdapterTrainer(TrainerX):
     config_node = None
+    last_test = None  # the TestResult of the latest test (train.py's result record reads it)
+    resumed_rng_states = None  # restored before the first epoch after a resume
 
     @property
     def method_cfg(self):
@@ -112,13 +130,104 @@ class CLIPAdapterTrainer(TrainerX):
     def model_inference(self, image):
         return self.model(image)
 
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        """Dassl's checkpoint, plus what an uninterrupted run would hold in memory at this point: the random-number
+        states, the gradient scaler and the best validation result (see harness/run_state.py)."""
+        run_state = {
+            "trainer": self.cfg.TRAINER.NAME,
+            "rng": capture_rng_states([self.train_loader_x]),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "best_result": float(self.best_result),
+        }
+        for name in self.get_model_names():
+            optim, sched = self._optims[name], self._scheds[name]
+            state = {
+                "state_dict": self._models[name].state_dict(),
+                "epoch": epoch + 1,
+                "optimizer": optim.state_dict() if optim is not None else None,
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "val_result": val_result,
+                "run_state": run_state,
+            }
+            save_checkpoint(state, os.path.join(directory, name), is_best=is_best, model_name=model_name)
+
+    def after_epoch(self):
+        """Dassl's after_epoch, except that every epoch is saved (a killed run resumes from its last finished
+        epoch); older epochs are deleted except those TRAIN.CHECKPOINT_FREQ asks for."""
+        cfg = self.cfg
+        if not cfg.TEST.NO_TEST and cfg.TEST.FINAL_MODEL == "best_val":
+            current = self.test(split="val")
+            if current > self.best_result:
+                self.best_result = current
+                self.save_model(self.epoch, self.output_dir, val_result=current, model_name="model-best.pth.tar")
+        self.save_model(self.epoch, self.output_dir)
+        frequency = cfg.TRAIN.CHECKPOINT_FREQ
+        for name in self.get_model_names():
+            folder = os.path.join(self.output_dir, name)
+            for old_epoch in epoch_checkpoints(folder)[KEPT_EPOCH_CHECKPOINTS:]:
+                if not (frequency > 0 and old_epoch % frequency == 0):
+                    os.remove(os.path.join(folder, f"model.pth.tar-{old_epoch}"))
+
+    def read_checkpoint(self, path):
+        """A checkpoint's content, refused with one line when another trainer wrote it."""
+        checkpoint = load_checkpoint(path)
+        written_by = (checkpoint.get("run_state") or {}).get("trainer")
+        if written_by not in (None, self.cfg.TRAINER.NAME):
+            raise CheckpointError(f"{path} was written by the {written_by} trainer, not {self.cfg.TRAINER.NAME}: "
+                                  "use that trainer, or another --output-dir / --model-dir.")
+        return checkpoint
+
     def resume_model_if_exist(self, directory):
-        # Dassl writes the `checkpoint` pointer file after the checkpoint itself: a run killed while saving leaves
-        # the folder without it, and that run has nothing to resume (Dassl's resume would crash on the folder).
-        if any(not os.path.isfile(os.path.join(directory, name, "checkpoint")) for name in self.get_model_names()):
-            print("No checkpoint found, train from scratch")
-            return 0
-        return super().resume_model_if_exist(directory)
+        """Resume from the newest epoch checkpoint that loads (a damaged one falls back to the one before), with
+        everything an uninterrupted run would hold at that point, so the run continues bit for bit."""
+        names = self.get_model_names()
+        for name in names:
+            remove_temporary_files(os.path.join(directory, name))
+        for epoch in epoch_checkpoints(os.path.join(directory, names[0])) if names else []:
+            try:
+                checkpoints = {name: self.read_checkpoint(os.path.join(directory, name, f"model.pth.tar-{epoch}"))
+                               for name in names}
+            except CheckpointError as error:
+                warn(f"{error} Trying an earlier checkpoint.")
+                continue
+            print(f"Found checkpoint at {directory} (will resume training)")
+            for name, checkpoint in checkpoints.items():
+                self.restore_checkpoint(name, checkpoint, os.path.join(directory, name, f"model.pth.tar-{epoch}"))
+            print(f"Previous epoch: {epoch}")
+            return epoch
+        print("No checkpoint found, train from scratch")
+        return 0
+
+    def restore_checkpoint(self, name, checkpoint, path):
+        print(f'Loading checkpoint from "{path}"')
+        self._models[name].load_state_dict(checkpoint["state_dict"])
+        print("Loaded model weights")
+        if self._optims[name] is not None and checkpoint.get("optimizer") is not None:
+            self._optims[name].load_state_dict(checkpoint["optimizer"])
+            print("Loaded optimizer")
+        if self._scheds[name] is not None and checkpoint.get("scheduler") is not None:
+            self._scheds[name].load_state_dict(checkpoint["scheduler"])
+            print("Loaded scheduler")
+        run_state = checkpoint.get("run_state")
+        if run_state is None:
+            warn(f"{path} holds no random-number states (it was not written by this harness): the epochs after it "
+                 "draw other batches than an uninterrupted run would.")
+            return
+        if self.scaler is not None and run_state["scaler"]:
+            self.scaler.load_state_dict(run_state["scaler"])
+        self.best_result = run_state["best_result"]
+        self.resumed_rng_states = run_state["rng"]
+
+    def before_epoch(self):
+        if self.resumed_rng_states is not None:
+            restore_rng_states(self.resumed_rng_states, [self.train_loader_x])
+            self.resumed_rng_states = None
+
+    def test(self, split=None):
+        """Dassl's test step; the evaluator's result is handed on as `last_test` (train.py's result record)."""
+        split, results, total = evaluate_split(self, split)
+        self.last_test = TestResult.from_evaluator(split, results, total)
+        return list(results.values())[0]
 
     def load_model(self, directory, epoch=None):
         """Load adapter weights for evaluation (the CoOp family's override of Dassl's load_model).
@@ -133,12 +242,13 @@ class CLIPAdapterTrainer(TrainerX):
         for name in self.get_model_names():
             model_path = os.path.join(directory, name, model_file)
             if not os.path.exists(model_path):
-                available = sorted(os.listdir(os.path.dirname(model_path))) if os.path.isdir(os.path.dirname(model_path)) else []
+                folder = os.path.dirname(model_path)
+                available = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
                 raise CheckpointError(
                     f'Model not found at "{model_path}" (files there: {available or "none"}): check --model-dir '
                     "and --load-epoch (the epoch the training run saved, usually OPTIM.MAX_EPOCH)."
                 )
-            checkpoint = load_checkpoint(model_path)
+            checkpoint = self.read_checkpoint(model_path)
             state_dict = {k: v for k, v in checkpoint["state_dict"].items() if k not in CLASS_DEPENDENT_KEYS}
             print(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})')
             missing, unexpected = self._models[name].load_state_dict(state_dict, strict=False)

@@ -57,13 +57,9 @@ if ENGINE == "dassl":
         collect_env_info,
         count_num_param,
         listdir_nohidden,
-        load_checkpoint,
-        load_pretrained_weights,
         mkdir_if_missing,
         read_image,
         read_json,
-        resume_from_checkpoint,
-        save_checkpoint,
         set_random_seed,
         setup_logger,
         tolist_if_not,
@@ -77,6 +73,16 @@ if ENGINE == "dassl":
         # Dassl's warmup schedulers pass `verbose`, which this torch no longer accepts: use the bundled
         # implementation of the same schedules (it also keeps checkpoints free of pickled objects).
         from harness.bundled.optim import build_lr_scheduler
+    # Dassl's load_checkpoint retries a failed load with a plain pickle and saves in place: every checkpoint read
+    # and write goes through the bundled functions instead (weights-only reads, atomic writes).
+    from harness.bundled.torchtools import (
+        load_checkpoint,
+        load_pretrained_weights,
+        resume_from_checkpoint,
+        save_checkpoint,
+    )
+    # Dassl's test loop, shared so that harness trainers hand its result on (see SimpleTrainer.test).
+    from harness.bundled.trainer import evaluate_split
 else:
     from harness.bundled.config import get_cfg_default
     from harness.bundled.data_manager import DataManager, DatasetWrapper
@@ -104,7 +110,14 @@ else:
         resume_from_checkpoint,
         save_checkpoint,
     )
-    from harness.bundled.trainer import TRAINER_REGISTRY, SimpleTrainer, TrainerBase, TrainerX, build_trainer
+    from harness.bundled.trainer import (
+        TRAINER_REGISTRY,
+        SimpleTrainer,
+        TrainerBase,
+        TrainerX,
+        build_trainer,
+        evaluate_split,
+    )
     from harness.bundled.transforms import build_transform
 
 

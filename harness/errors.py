@@ -3,6 +3,7 @@
 Their message says what is wrong and how to fix it in one line; entry points print it and exit 1
 instead of showing a traceback.
 """
+import sys
 
 
 class UserError(Exception):
@@ -23,3 +24,8 @@ class CheckpointError(UserError):
 
 class EngineUnavailable(UserError):
     pass
+
+
+def warn(message):
+    """A warning the user should act on: one line on stderr, apart from the log's stdout."""
+    print(f"Warning: {message}", file=sys.stderr, flush=True)

@@ -66,7 +66,8 @@ def test_bad_input_prints_one_line_without_traceback_and_writes_nothing(demo_roo
     result = run_train_py(train_py_args("MMA", demo_root, output_dir, opts=["TRAINER.MMA.ADAPTER_SIZE", "8"]))
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
-    assert [line for line in result.stdout.splitlines() if line.startswith("Error:")] == [
+    assert "Error:" not in result.stdout
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
         "Error: Command-line options ['TRAINER.MMA.ADAPTER_SIZE', '8']: Non-existent key: "
         "TRAINER.MMA.ADAPTER_SIZE (see the defaults printed by train.py, or harness/config.py for TRAINER.* keys)"
     ]

@@ -1,18 +1,85 @@
 """Checkpoint files in Dassl's layout: `<dir>/model.pth.tar-<epoch>` plus a `checkpoint` pointer file.
 
-Every checkpoint written here holds only tensors and plain Python values, so it loads with
-`torch.load(..., weights_only=True)` (torch's default) on either engine.
+Every checkpoint written here holds only tensors and plain Python values, and is written atomically (a
+temporary file in the same folder, fsync, rename), so a kill during a save leaves the previous file intact.
+Every checkpoint read, on either engine, goes through `load_checkpoint`: `torch.load(..., weights_only=True)`,
+never a plain pickle, with one clear line for a file that cannot be loaded.
 """
 import os
+import pickle
+import re
 import shutil
 import warnings
+import zipfile
 from collections import OrderedDict
 
 import torch
 
+from harness.errors import CheckpointError
+
 from .tools import mkdir_if_missing
 
 POINTER_FILE = "checkpoint"
+TEMPORARY_SUFFIX = ".tmp"
+_UNSAFE_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+# Dassl's warmup schedulers save their successor (a torch scheduler holding its optimizer) as a pickled object,
+# so Dassl's and the official MMA code's checkpoints hold these classes. They are loaded as inert stand-ins:
+# their state is kept as attributes and no code of theirs runs (evaluation needs only the weights).
+DASSL_PICKLED_CLASSES = (
+    "torch.optim.lr_scheduler.StepLR",
+    "torch.optim.lr_scheduler.MultiStepLR",
+    "torch.optim.lr_scheduler.CosineAnnealingLR",
+    "torch.optim.sgd.SGD",
+    "torch.optim.adam.Adam",
+    "torch.optim.adamw.AdamW",
+    "torch.optim.radam.RAdam",
+    "torch.optim.rmsprop.RMSprop",
+)
+
+
+class PickledObject:
+    """An object a Dassl checkpoint pickled, loaded as its attributes only."""
+
+
+def _plain_dict(*_default_factory):
+    # An optimizer's `state` is a defaultdict(dict); torch's weights-only unpickler fills only plain dicts.
+    return {}
+
+
+CHECKPOINT_SAFE_GLOBALS = [(PickledObject, name) for name in DASSL_PICKLED_CLASSES] + [
+    (_plain_dict, "collections.defaultdict"),
+    (dict, "builtins.dict"),
+]
+
+
+def write_atomic(path, write):
+    """Call `write(file)` on a temporary file beside `path`, flush it to disk, then rename it over `path`.
+
+    The temporary file is created with mode 0666 minus the umask, as `open` would create `path` itself.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    temp_path = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}{TEMPORARY_SUFFIX}")
+    try:
+        descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        with os.fdopen(descriptor, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+
+
+def remove_temporary_files(folder):
+    """Delete the temporary files of saves that a killed run left behind."""
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if name.startswith(".") and name.endswith(TEMPORARY_SUFFIX):
+            os.remove(os.path.join(folder, name))
 
 
 def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True, model_name=""):
@@ -23,27 +90,47 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
             for key, value in state["state_dict"].items()
         )
     fpath = os.path.join(save_dir, model_name or f"model.pth.tar-{state['epoch']}")
-    torch.save(state, fpath)
+    write_atomic(fpath, lambda file: torch.save(state, file))
     print(f"Checkpoint saved to {fpath}")
-    with open(os.path.join(save_dir, POINTER_FILE), "w") as pointer:
-        pointer.write(f"{os.path.basename(fpath)}\n")
+    write_atomic(os.path.join(save_dir, POINTER_FILE), lambda file: file.write(f"{os.path.basename(fpath)}\n".encode()))
     if is_best:
         best_fpath = os.path.join(os.path.dirname(fpath), "model-best.pth.tar")
-        shutil.copy(fpath, best_fpath)
+        write_atomic(best_fpath, lambda file: _copy_file(fpath, file))
         print(f'Best checkpoint saved to "{best_fpath}"')
 
 
+def _copy_file(source, file):
+    with open(source, "rb") as original:
+        shutil.copyfileobj(original, file)
+
+
 def load_checkpoint(fpath):
-    if fpath is None:
-        raise ValueError("File path is None")
-    if not os.path.exists(fpath):
-        raise FileNotFoundError(f'File is not found at "{fpath}"')
+    """The content of a checkpoint file, read with weights_only=True; CheckpointError (one line) if it cannot be."""
+    if not fpath or not os.path.isfile(fpath):
+        raise CheckpointError(f'{fpath}: no such checkpoint file.')
     map_location = None if torch.cuda.is_available() else "cpu"
     try:
-        return torch.load(fpath, map_location=map_location, weights_only=True)
-    except Exception:
-        print(f'Unable to load checkpoint from "{fpath}"')
-        raise
+        with torch.serialization.safe_globals(CHECKPOINT_SAFE_GLOBALS):
+            return torch.load(fpath, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        unsafe = _UNSAFE_GLOBAL.search(str(error))
+        if unsafe:
+            raise CheckpointError(
+                f"{fpath}: not loaded because it could run code: it pickles {unsafe.group(1)}, not only tensors and "
+                "plain values. Use a checkpoint saved as a state dict (this harness writes only those)."
+            ) from None
+        raise CheckpointError(f"{fpath}: not a checkpoint file, or a damaged one; delete it and run the training "
+                              "again.") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise CheckpointError(
+            f"{fpath}: damaged or truncated checkpoint ({_first_line(error) or type(error).__name__}); delete it "
+            "and run the training again."
+        ) from None
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else ""
 
 
 def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):

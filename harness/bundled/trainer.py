@@ -32,6 +32,32 @@ def _summary_writer(log_dir):
     return SummaryWriter(log_dir=log_dir)
 
 
+@torch.no_grad()
+def evaluate_split(trainer, split=None):
+    """Dassl's SimpleTrainer.test on any trainer of either engine: (split, evaluator results, images evaluated).
+
+    The same loop, printed lines and scalars as Dassl's; harness trainers call it to hand the results on.
+    """
+    trainer.set_model_mode("eval")
+    trainer.evaluator.reset()
+    split = split or trainer.cfg.TEST.SPLIT
+    if split == "val" and trainer.val_loader is not None:
+        data_loader = trainer.val_loader
+    else:
+        split = "test"
+        data_loader = trainer.test_loader
+    print(f"Evaluate on the *{split}* set")
+    total = 0
+    for batch in tqdm(data_loader):
+        image, label = trainer.parse_batch_test(batch)
+        trainer.evaluator.process(trainer.model_inference(image), label)
+        total += len(label)
+    results = trainer.evaluator.evaluate()
+    for key, value in results.items():
+        trainer.write_scalar(f"{split}/{key}", value, trainer.epoch)
+    return split, results, total
+
+
 class TrainerBase:
     def __init__(self):
         self._models = OrderedDict()
@@ -99,7 +125,8 @@ class TrainerBase:
             checkpoint = load_checkpoint(model_path)
             # Dassl formats val_result with :.1f and crashes when it is None; the family's trainers override
             # load_model, so this line is only reached by trainers that register a plain model.
-            print(f"Load {model_path} to {name} (epoch={checkpoint['epoch']}, val_result={checkpoint['val_result']:.1f})")
+            epoch, val_result = checkpoint["epoch"], checkpoint["val_result"]
+            print(f"Load {model_path} to {name} (epoch={epoch}, val_result={val_result:.1f})")
             self._models[name].load_state_dict(checkpoint["state_dict"])
 
     def set_model_mode(self, mode="train", names=None):
@@ -267,23 +294,8 @@ class SimpleTrainer(TrainerBase):
         if meet_checkpoint_freq or last_epoch:
             self.save_model(self.epoch, self.output_dir)
 
-    @torch.no_grad()
     def test(self, split=None):
-        self.set_model_mode("eval")
-        self.evaluator.reset()
-        split = split or self.cfg.TEST.SPLIT
-        if split == "val" and self.val_loader is not None:
-            data_loader = self.val_loader
-        else:
-            split = "test"
-            data_loader = self.test_loader
-        print(f"Evaluate on the *{split}* set")
-        for batch in tqdm(data_loader):
-            input, label = self.parse_batch_test(batch)
-            self.evaluator.process(self.model_inference(input), label)
-        results = self.evaluator.evaluate()
-        for key, value in results.items():
-            self.write_scalar(f"{split}/{key}", value, self.epoch)
+        _, results, _ = evaluate_split(self, split)
         return list(results.values())[0]
 
     def model_inference(self, input):

@@ -1,5 +1,6 @@
 """Every run folder under an output folder, with its accuracy: from its result record, else from its logs (runs
-made by other CoOp-family code), else unfinished."""
+made by other CoOp-family code), else unfinished. A folder whose record is invalid or belongs to another run
+counts as unfinished (its logs are not read instead: they may be the other run's too)."""
 import os
 import re
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ def read_run(run_dir, layout):
     record = read_record(run_dir)
     if record is not None:
         return RunResult(layout, run_dir, record["accuracy"], "record", record.get("config_hash"))
+    if os.path.exists(os.path.join(run_dir, RECORD_NAME)):
+        return RunResult(layout, run_dir)
     found = newest_result(run_dir)
     if found is not None:
         return RunResult(layout, run_dir, found[1], "log")

@@ -2,17 +2,42 @@
 
 A result counts only after an end signal: the end of training (`Finish training`, Dassl >= 0.6.1, or
 `Finished training`, older Dassl as in MaPLe/PromptSRC logs) or, for evaluation-only runs, `=> result`. After
-the signal the last match of `* <keyword>: <number>%` wins (1 or 2 decimals). A re-run writes
+the signal the last match of `* <keyword>: <number>%` wins (1 or 2 decimals). Dassl's re-run writes
 `log.txt-YYYY-MM-DD-HH-MM-SS` beside the first `log.txt`; the newest log holding a result is the one read.
+train.py instead moves an earlier attempt's files into `attempts/`, so its own log is always `log.txt`.
 """
 import os
 import re
+import time
 
 END_OF_TRAINING = ("Finish training", "Finished training")
 END_OF_TEST = ("=> result",)
 # train.py prints its arguments into the log; an evaluation-only run has this line and no end of training.
 EVAL_ONLY_ARGUMENT = "eval_only: True"
 _LOG_NAME = re.compile(r"log\.txt(-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})?")
+ATTEMPTS_DIR = "attempts"
+# What an earlier attempt of a run leaves that a clean run would not have: moved aside when the run starts again.
+EARLIER_ATTEMPT_FILES = ("log.txt", "metrics.json")
+
+
+def set_aside_earlier_attempt(run_dir):
+    """Move an earlier attempt's log.txt and record into <run_dir>/attempts/ (with a timestamp), so that the
+    folder ends as a clean run leaves it: any CoOp-family parser reads this run's result from log.txt."""
+    present = [name for name in EARLIER_ATTEMPT_FILES if os.path.exists(os.path.join(run_dir, name))]
+    if not present:
+        return []
+    attempts = os.path.join(run_dir, ATTEMPTS_DIR)
+    os.makedirs(attempts, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.localtime(os.path.getmtime(os.path.join(run_dir, present[0]))))
+    moved = []
+    for name in present:
+        target = os.path.join(attempts, f"{name}-{stamp}")
+        suffix = 1
+        while os.path.exists(target):
+            target, suffix = os.path.join(attempts, f"{name}-{stamp}.{suffix}"), suffix + 1
+        os.replace(os.path.join(run_dir, name), target)
+        moved.append(target)
+    return moved
 
 
 def metric_pattern(keyword):

@@ -1,9 +1,13 @@
 """The per-run result record: `metrics.json` beside `log.txt`, written atomically and last.
 
-A run folder counts as finished only when its record exists (DomainBed's `done` file, with the results in
-it); the protocol scripts skip finished folders and resume or re-run all others. train.py creates a
-`ResultRecord` once the trainer is built (it keeps the numbers of every test the trainer runs; the last one
-is the final test) and calls `write()` after the final test of a training run or after an `--eval-only` test.
+A run folder counts as finished only when it holds a valid record (DomainBed's `done` file, with the results in
+it): `record_is_valid` is what the protocol scripts ask before they skip a folder, and `read_record` is how the
+parser and the leaderboard read one. A record that is empty, corrupt or incomplete, or whose seed, trainer,
+dataset or protocol disagree with its folder, is reported in one line and counts as unfinished, never averaged.
+
+train.py creates a `ResultRecord` once the trainer is built and calls `write()` after the final test of a
+training run or after an `--eval-only` test: the trainer's test step hands each evaluator result on as its
+`last_test` (a `TestResult`), and the record holds the last one, the final test.
 """
 import hashlib
 import json
@@ -12,8 +16,13 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
+import yaml
+
+from harness.errors import warn
 from harness.json_files import write_json_atomic
 from harness.results.layout import parse_run_dir
 
@@ -24,28 +33,39 @@ SCHEMA_VERSION = 1
 HASH_EXCLUDED_KEYS = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "SEED")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _IMPORTED = time.time()  # the start of wall time where /proc cannot tell when the process started
+# Fields every record must hold, with their types, for the run to count as finished.
+REQUIRED_FIELDS = {
+    "schema_version": int, "accuracy": (int, float), "macro_f1": (int, float), "error": (int, float),
+    "total": int, "correct": int, "trainer": str, "dataset": str, "seed": int,
+}
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test as the evaluator computed it (Dassl's result block)."""
+
+    split: str
+    accuracy: float
+    macro_f1: float
+    error: float
+    total: int
+    correct: int
+
+    @classmethod
+    def from_evaluator(cls, split, results, total):
+        """`results` is the evaluator's `evaluate()`; accuracy = 100 * correct / total gives back the count."""
+        return cls(split, results["accuracy"], results["macro_f1"], results["error_rate"], total,
+                   round(results["accuracy"] * total / 100))
 
 
 class ResultRecord:
     def __init__(self, trainer, args):
         self.trainer = trainer
         self.args = args
-        self.final_test = None
-        evaluator = trainer.evaluator
-        evaluate = evaluator.evaluate
 
-        def evaluate_and_keep():
-            results = evaluate()
-            self.final_test = {
-                "accuracy": results["accuracy"],
-                "macro_f1": results["macro_f1"],
-                "error": results["error_rate"],
-                "total": evaluator._total,
-                "correct": evaluator._correct,
-            }
-            return results
-
-        evaluator.evaluate = evaluate_and_keep
+    @property
+    def final_test(self):
+        return getattr(self.trainer, "last_test", None)
 
     def write(self):
         """Write the record of the run's last test; without a test (TEST.NO_TEST) there is nothing to record."""
@@ -62,14 +82,17 @@ class ResultRecord:
 
         cfg, args = self.trainer.cfg, self.args
         layout = parse_run_dir(cfg.OUTPUT_DIR)
+        test = asdict(self.final_test)
+        del test["split"]
         return {
             "schema_version": SCHEMA_VERSION,
-            **self.final_test,
+            **test,
             "trainer": cfg.TRAINER.NAME,
             "dataset": cfg.DATASET.NAME,
             "protocol": layout.protocol if layout else None,
             "subsample": cfg.DATASET.SUBSAMPLE_CLASSES,
             "shots": cfg.DATASET.NUM_SHOTS,
+            **({} if args.eval_only else shots_used(self.trainer.dm.dataset.train_x)),
             "seed": cfg.SEED,
             "backbone": cfg.MODEL.BACKBONE.NAME,
             "config_hash": config_hash(cfg, getattr(self.trainer, "config_node", None)),
@@ -84,13 +107,77 @@ class ResultRecord:
         }
 
 
-def read_record(run_dir):
-    """The record of a finished run, or None when the run has none (unfinished)."""
+def shots_used(train_items):
+    """The training images per class of the draw actually trained on (a class with fewer images than
+    DATASET.NUM_SHOTS gives all it has)."""
+    per_class = Counter(item.label for item in train_items)
+    return {"shots_used_min": min(per_class.values()), "shots_used_max": max(per_class.values())}
+
+
+def record_problem(run_dir):
+    """Why the run's record cannot count (one line), or None when it is valid and agrees with its folder.
+
+    A missing record is a problem too ("no metrics.json"): the run has not finished."""
     path = os.path.join(run_dir, RECORD_NAME)
     if not os.path.isfile(path):
+        return f"{path}: no {RECORD_NAME} (the run has not finished)"
+    try:
+        with open(path, encoding="utf-8") as file:
+            record = json.load(file)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"{path}: unreadable or corrupt ({error}); the run counts as unfinished, run it again"
+    if not isinstance(record, dict):
+        return f"{path}: not a result record (a JSON object); the run counts as unfinished, run it again"
+    wrong = [key for key, kind in REQUIRED_FIELDS.items()
+             if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool)]
+    if wrong:
+        return (f"{path}: incomplete record (missing or invalid: {', '.join(wrong)}); the run counts as unfinished, "
+                "run it again")
+    disagreement = _disagreement_with_folder(record, run_dir)
+    if disagreement:
+        return (f"{path}: {disagreement}; the record belongs to another run (a copied or moved folder?) and is not "
+                "counted: move it to its own folder, or delete it and run this one")
+    return None
+
+
+def _disagreement_with_folder(record, run_dir):
+    layout = parse_run_dir(run_dir)
+    if layout is None:
         return None
-    with open(path) as file:
+    expected = {"seed": layout.seed, "trainer": layout.trainer, "protocol": layout.protocol,
+                "dataset": dataset_name_of_config(layout.dataset)}
+    for key, value in expected.items():
+        if value is not None and record.get(key) != value:
+            return f"its {key} is {record.get(key)!r} but its folder says {value!r}"
+    return None
+
+
+def dataset_name_of_config(config_name):
+    """DATASET.NAME of configs/datasets/<config_name>.yaml, or None when there is no such config."""
+    path = os.path.join(REPO_ROOT, "configs", "datasets", f"{config_name}.yaml")
+    try:
+        with open(path) as file:
+            return ((yaml.safe_load(file) or {}).get("DATASET") or {}).get("NAME")
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def read_record(run_dir):
+    """The record of a finished run, or None when the run has none or an invalid one (then a line says why)."""
+    if not os.path.isfile(os.path.join(run_dir, RECORD_NAME)):
+        return None
+    problem = record_problem(run_dir)
+    if problem is not None:
+        warn(problem)
+        return None
+    with open(os.path.join(run_dir, RECORD_NAME), encoding="utf-8") as file:
         return json.load(file)
+
+
+def record_is_valid(run_dir):
+    """Whether the run finished with a valid record (the protocol scripts' "skip this run"); an existing but
+    invalid record is reported in one line."""
+    return read_record(run_dir) is not None
 
 
 def config_hash(cfg, trainer_node=None):
