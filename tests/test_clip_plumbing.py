@@ -67,7 +67,7 @@ def test_zero_initialised_branches_leave_clip_unchanged_and_receive_gradients():
     with torch.no_grad():
         image_before, text_before = encode_image(clip.visual, image), encode_text(clip, tokens)
     text_branch, visual_branch = ZeroInitBranch(64), ZeroInitBranch(64)
-    insert_branches(clip, {text_block(1): text_branch.__call__, visual_block(2): visual_branch.__call__})
+    insert_branches(clip, {text_block(2): text_branch.__call__, visual_block(3): visual_branch.__call__})
 
     image_after, text_after = encode_image(clip.visual, image), encode_text(clip, tokens)
     assert torch.equal(image_after, image_before)
@@ -83,7 +83,7 @@ def test_disabled_branches_give_the_plain_model():
     image = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         plain = encode_image(clip.visual, image)
-        insert_branches(clip, {visual_block(0): lambda block, x, output: output + 1.0})
+        insert_branches(clip, {visual_block(1): lambda block, x, output: output + 1.0})
         assert not torch.equal(encode_image(clip.visual, image), plain)
         with branches_disabled(clip):
             assert torch.equal(encode_image(clip.visual, image), plain)
@@ -178,7 +178,7 @@ def test_cached_text_features_follow_the_branches_state():
 
     class ShiftText(nn.Module):
         def branches(self, clip):
-            return {text_block(0): lambda block, x, output: output + 1.0}
+            return {text_block(1): lambda block, x, output: output + 1.0}
 
     model = AdaptedCLIP(load_clip("tiny"), PROMPTS, ShiftText()).eval()
     with torch.no_grad():

@@ -249,7 +249,7 @@ def test_latent_lives_for_one_forward_pass_and_disabled_branches_give_frozen_cli
 
     tokens = image_stem(model.clip.visual, image)
     with pytest.raises(RuntimeError, match="visual latent for block 3 must come from block 2"):
-        image_blocks(model.clip.visual, tokens, start=2)
+        image_blocks(model.clip.visual, tokens, first=3)
 
 
 def test_zero_routing_maps_give_zero_shot_clip_at_initialisation(demo_root, tmp_path):
@@ -265,7 +265,7 @@ def test_zero_routing_maps_give_zero_shot_clip_at_initialisation(demo_root, tmp_
 def test_backbone_gradient_switch_decides_whether_frozen_blocks_are_differentiated(backbone_gradient):
     model = adapted_tiny(backbone_gradient=backbone_gradient)
     differentiated = []
-    for k in range(4):
+    for k in range(1, 5):
         model.clip.get_submodule(visual_block(k)).module.register_forward_hook(
             lambda module, inputs, output: differentiated.append(inputs[0].requires_grad))
     logits = model(torch.randn(2, 3, 32, 32, dtype=torch.double))

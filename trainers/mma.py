@@ -1,8 +1,8 @@
 """MMA, the Multi-Modal Adapter (Yang et al., CVPR 2024), as its official code implements it.
 
-Per adapted block k (1-based; START..END) of both towers: a text adapter (down d->r + ReLU, up r->d), a
-visual adapter (same with the visual width) and a shared r->r layer + ReLU used by both towers at that
-block. Each adapter is a parallel branch that reads the block's own (frozen) ln_1 of the block input and
+Per adapted block k (START..END, numbered as in harness/clip/towers.py: 1..depth, 0 the embeddings) of both
+towers: a text adapter (down d->r + ReLU, up r->d), a visual adapter (same with the visual width) and a shared
+r->r layer + ReLU used by both towers at that block. Each adapter is a parallel branch that reads the block's own (frozen) ln_1 of the block input and
 is added to the block output on every token, scaled by s = ADAPTER_SCALE. Slot 0, used only when START is 0,
 adapts the embeddings: the raw token embeddings (text) and the output of ln_pre (visual), without the
 gradient-scale trick. State-dict keys match the official checkpoints (`text_adapter.{k}.down.0.weight`, ...).
@@ -88,7 +88,8 @@ class MultiModalAdapter(nn.Module):
         self.scale = float(scale)
         self.text_adapter = adapter_slots(self.slots, depth + 1, lambda: bottleneck(text_dim, dim))
         self.visual_adapter = adapter_slots(self.slots, depth + 1, lambda: bottleneck(visual_dim, dim))
-        self.shared_adapter = adapter_slots(self.slots, depth + 1, lambda: nn.Sequential(nn.Linear(dim, dim), nn.ReLU()))
+        self.shared_adapter = adapter_slots(self.slots, depth + 1,
+                                            lambda: nn.Sequential(nn.Linear(dim, dim), nn.ReLU()))
         init_linear_layers(self)
 
     def tower_adapters(self, tower):
@@ -101,8 +102,8 @@ class MultiModalAdapter(nn.Module):
                 branches[TEXT_EMBEDDING] = partial(self.embedding_branch, "text")
                 branches[VISUAL_EMBEDDING_NORM] = partial(self.embedding_branch, "visual")
             else:
-                branches[text_block(k - 1)] = partial(self.block_branch, "text", k)
-                branches[visual_block(k - 1)] = partial(self.block_branch, "visual", k)
+                branches[text_block(k)] = partial(self.block_branch, "text", k)
+                branches[visual_block(k)] = partial(self.block_branch, "visual", k)
         return branches
 
     def adaptation(self, tower, k, hidden):

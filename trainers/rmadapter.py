@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from harness.clip.towers import (
     branches_disabled,
+    frozen_and_adapted_image_block,
     image_blocks,
     image_head,
     image_stem,
@@ -245,21 +246,18 @@ class RMAdapter(MMA):
 
         Nothing below the first adapted block is trainable, so the stem and those blocks run once, without
         grad, for both passes; so does the first adapted block's frozen computation, since the adapted block's
-        output is its frozen output plus the adapter branch (towers.BranchedModule). With slot 0 (the
-        embedding adapter) the stem itself is adapted: two full passes.
+        output is its frozen output plus the adapter branch. With slot 0 (the embedding adapter) the stem itself
+        is adapted: two full passes.
         """
         clip, visual = self.model.clip, self.model.clip.visual
-        first = self.model.adapter.slots[0] - 1
-        if first < 0:
+        first = self.model.adapter.slots[0]
+        if first == 0:
             adapted = self.model.encode_image(image)
             with torch.no_grad(), branches_disabled(clip):
                 return adapted, self.model.encode_image(image)
         with torch.no_grad():
-            tokens = image_blocks(visual, image_stem(visual, image.to(self.model.dtype)), 0, first)
-            with branches_disabled(clip):
-                frozen_tokens = image_blocks(visual, tokens, first, first + 1)
-        first_block = visual.transformer.resblocks[first]
-        adapted_tokens = first_block.branch(first_block.module, tokens, frozen_tokens)
+            tokens = image_blocks(visual, image_stem(visual, image.to(self.model.dtype)), 1, first - 1)
+        frozen_tokens, adapted_tokens = frozen_and_adapted_image_block(visual, first, tokens)
         adapted = image_head(visual, image_blocks(visual, adapted_tokens, first + 1))
         with torch.no_grad(), branches_disabled(clip):
             return adapted, image_head(visual, image_blocks(visual, frozen_tokens, first + 1))

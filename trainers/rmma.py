@@ -108,8 +108,8 @@ class RecurrentAdapter(nn.Module):
     def branches(self, clip):
         branches = {}
         for k in self.blocks:
-            branches[text_block(k - 1)] = partial(self.block_branch, "text", k)
-            branches[visual_block(k - 1)] = partial(self.block_branch, "visual", k)
+            branches[text_block(k)] = partial(self.block_branch, "text", k)
+            branches[visual_block(k)] = partial(self.block_branch, "visual", k)
         return branches
 
     def route(self, tower, latent):

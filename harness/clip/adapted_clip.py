@@ -3,7 +3,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from harness.clip.towers import branches_enabled, check_supported, encode_image, encode_text, insert_branches, tokenize
+from harness.clip.towers import (
+    branches_enabled,
+    check_supported,
+    encode_image,
+    encode_text,
+    frozen_blocks,
+    frozen_text_prefix,
+    insert_branches,
+    tokenize,
+)
 
 
 def weights_version(module):
@@ -17,7 +26,9 @@ class AdaptedCLIP(nn.Module):
     The adapter says where it plugs into CLIP: `adapter.branches(clip)` returns {module path: branch}
     (see towers.insert_branches). Class text features are recomputed at every training step and cached at
     evaluation; the cache is keyed on the adapter's weights, so any optimizer step or checkpoint load
-    recomputes them.
+    recomputes them. The text blocks before the first adapted one give the same hidden states at every step:
+    they run once per device, weight dtype and autocast setting (the frozen text prefix), and each text pass
+    starts after them (`cache_frozen_text_prefix = False` runs every pass from the start, for comparison).
     """
 
     def __init__(self, clip, prompts, adapter=None):
@@ -31,6 +42,10 @@ class AdaptedCLIP(nn.Module):
         self.register_buffer("prompt_tokens", tokenize(self.prompts), persistent=False)
         self._text_cache_key = None
         self._text_cache = None
+        self.cache_frozen_text_prefix = True
+        self._frozen_text_blocks = frozen_blocks(clip, "text")
+        self._text_prefix_key = None
+        self._text_prefix = None
 
     @property
     def dtype(self):
@@ -41,7 +56,19 @@ class AdaptedCLIP(nn.Module):
         return self.clip.logit_scale.exp()
 
     def encode_text(self):
-        return encode_text(self.clip, self.prompt_tokens)
+        return encode_text(self.clip, self.prompt_tokens, self.frozen_text_prefix())
+
+    def frozen_text_prefix(self):
+        """The class prompts' hidden states after the frozen text blocks, or None where there are none."""
+        if not (self.cache_frozen_text_prefix and self._frozen_text_blocks):
+            return None
+        device = self.prompt_tokens.device
+        autocast_dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else None
+        key = (device, self.clip.token_embedding.weight.dtype, autocast_dtype)
+        if key != self._text_prefix_key:
+            self._text_prefix = frozen_text_prefix(self.clip, self.prompt_tokens, self._frozen_text_blocks)
+            self._text_prefix_key = key
+        return self._text_prefix
 
     def encode_image(self, image):
         return encode_image(self.clip.visual, image.to(self.dtype))
