@@ -43,3 +43,23 @@ def test_transforms_are_dassls_random_resized_crop_flip_normalize_and_resize_cen
     assert test_steps[0].size == 32 and test_steps[0].interpolation == T.InterpolationMode.BICUBIC
     assert "Building transform_train\n+ random resized crop (size=(32, 32), scale=(0.08, 1.0))\n+ random flip\n" in printed
     assert "Building transform_test\n+ resize the smaller edge to 32\n+ 32x32 center crop\n" in printed
+
+
+def test_the_harness_loaders_draw_the_engines_batches_for_a_seed(demo_root, tmp_path, capsys):
+    import random
+
+    from harness.data.loaders import build_data_manager
+
+    cfg = make_cfg("MMA", demo_root, tmp_path, opts=["DATASET.NUM_SHOTS", "4", "DATASET.TEST_IMAGE_CACHE",
+                                                     str(tmp_path / "cache")])
+    drawn = []
+    for build in (DataManager, build_data_manager):
+        random.seed(1)
+        torch.manual_seed(1)
+        dm = build(cfg)
+        loaders = (dm.train_loader_x, dm.train_loader_x, dm.val_loader, dm.test_loader)  # two epochs of training
+        drawn.append([(batch["index"], batch["label"], batch["img"]) for loader in loaders for batch in loader])
+    engine, harness = drawn
+    assert len(engine) == len(harness)
+    for (index, label, img), (h_index, h_label, h_img) in zip(engine, harness, strict=True):
+        assert torch.equal(index, h_index) and torch.equal(label, h_label) and torch.equal(img, h_img)
