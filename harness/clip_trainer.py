@@ -71,7 +71,7 @@ class CLIPAdapterTrainer(TrainerX):
 
     def build_data_loader(self):
         """Dassl's loaders, with the harness's dataset wrapper (one-line image errors, the test-image cache)."""
-        self.dm = build_data_manager(self.cfg)
+        self.dm = build_data_manager(self.cfg, self.device)
         self.train_loader_x, self.train_loader_u = self.dm.train_loader_x, self.dm.train_loader_u
         self.val_loader, self.test_loader = self.dm.val_loader, self.dm.test_loader
         self.num_classes, self.num_source_domains = self.dm.num_classes, self.dm.num_source_domains

@@ -14,12 +14,48 @@ from harness.data.test_image_cache import cached_test_transform, describe_cache
 from harness.engine import DATASET_REGISTRY, DataManager, DatasetWrapper, build_transform
 
 
-def build_data_manager(cfg):
-    """The engine's DataManager for `cfg`, with HarnessDatasetWrapper; prints whether the test-image cache is used."""
+def build_data_manager(cfg, device="cpu"):
+    """The engine's DataManager for `cfg`, with HarnessDatasetWrapper; prints whether the test-image cache is used.
+
+    Cached test images that the cache leaves to be normalized per batch are normalized on `device`.
+    """
     with contextlib.redirect_stdout(io.StringIO()):  # the DataManager prints the transform it builds
         test_transform = build_transform(cfg, is_train=False)
     print(describe_cache(cfg, test_transform))
-    return DataManager(cfg, dataset_wrapper=HarnessDatasetWrapper)
+    dm = DataManager(cfg, dataset_wrapper=HarnessDatasetWrapper)
+    dm.test_loader = finished_on_device(dm.test_loader, device)
+    if dm.val_loader is not None:
+        dm.val_loader = finished_on_device(dm.val_loader, device)
+    return dm
+
+
+def finished_on_device(loader, device):
+    """`loader`, or where its cached images come as uint8 a FinishedOnDevice around it."""
+    cached_transform = loader.dataset.cached_transform
+    if cached_transform is None or not cached_transform.finishes_batches:
+        return loader
+    return FinishedOnDevice(loader, cached_transform.finish_batch, device)
+
+
+class FinishedOnDevice:
+    """A loader whose batches' uint8 images are moved to `device` and finished there (to float, normalized);
+    everything else (length, dataset, sampler) is the wrapped DataLoader's."""
+
+    def __init__(self, loader, finish_batch, device):
+        self.loader, self.finish_batch, self.device = loader, finish_batch, device
+
+    def __iter__(self):
+        for batch in self.loader:
+            batch["img"] = self.finish_batch(batch["img"].to(self.device, non_blocking=True))
+            yield batch
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __getattr__(self, name):
+        if name == "loader":  # not set yet (e.g. while unpickling): no delegation
+            raise AttributeError(name)
+        return getattr(self.loader, name)
 
 
 class HarnessDatasetWrapper(DatasetWrapper):
