@@ -92,8 +92,17 @@ def dassl_stand_in(folder):
     return folder
 
 
-def run_dropin(host):
-    return subprocess.run([sys.executable, "-m", "harness.dropin", host], cwd=REPO_ROOT, capture_output=True,
+def snapshot_of_this_checkout(folder):
+    """What the copy step reads (harness/, trainers/, configs/), frozen: this working tree may change meanwhile."""
+    for name in ("harness", "trainers", "configs"):
+        shutil.copytree(os.path.join(REPO_ROOT, name), os.path.join(folder, name),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+def run_dropin(harness_checkout, host):
+    """Step 1, run from the root of the harness checkout."""
+    return subprocess.run([sys.executable, "-m", "harness.dropin", host], cwd=harness_checkout, capture_output=True,
                           text=True, timeout=120, check=False)
 
 
@@ -141,12 +150,13 @@ def dropped_in(request, tmp_path_factory, demo_root):
     """A CoOp-shaped checkout after the documented steps, with base2new runs of our three trainers and of its own
     ZeroshotCLIP in its output/."""
     parent = tmp_path_factory.mktemp(f"dropin_{request.param}")
+    harness_checkout = snapshot_of_this_checkout(str(parent / "harness_checkout"))
     host = make_host(str(parent))
     before = tree_digest(host)
-    copied = run_dropin(host)
+    copied = run_dropin(harness_checkout, host)
     make_the_two_train_py_edits(host)
     after_the_steps = tree_digest(host)
-    copied_again = run_dropin(host)  # right away: this working tree may be edited while the runs below go on
+    copied_again = run_dropin(harness_checkout, host)
     again_digest = tree_digest(host)
     stand_in = dassl_stand_in(str(parent / "stand_in"))
     output = os.path.join(host, "output")
@@ -155,7 +165,8 @@ def dropped_in(request, tmp_path_factory, demo_root):
         for phase in ("train_base", "test_new"):
             logs[trainer, phase] = run_host_train_py(host, request.param, stand_in,
                                                      host_args(demo_root, output, phase, trainer))
-    return {"host": host, "before": before, "copied": copied, "after_the_steps": after_the_steps,
+    return {"host": host, "copied_files": files_to_copy(harness_checkout), "before": before, "copied": copied,
+            "after_the_steps": after_the_steps,
             "copied_again": copied_again, "again_digest": again_digest, "logs": logs, "output": output,
             "parent": parent}
 
@@ -163,7 +174,7 @@ def dropped_in(request, tmp_path_factory, demo_root):
 def test_the_copy_step_writes_the_harness_our_three_trainers_and_their_configs_and_says_so(dropped_in):
     copied = dropped_in["copied"]
     assert copied.returncode == 0, copied.stderr
-    assert copied.stdout.startswith(f"Wrote {len(files_to_copy())} files into {dropped_in['host']}: harness/ (")
+    assert copied.stdout.startswith(f"Wrote {len(dropped_in['copied_files'])} files into {dropped_in['host']}: harness/ (")
     assert "trainers/mma.py" in copied.stdout and "configs/trainers/RMMA/ (" in copied.stdout
     # ... and, run before the edits, says which train.py edits are still to be made
     assert f"add this line before its first dassl import: {IMPORT_LINE}" in copied.stdout
@@ -174,9 +185,9 @@ def test_the_checkouts_own_files_are_untouched_and_only_our_files_are_added(drop
     after = tree_digest(dropped_in["host"])
     theirs = {path: digest for path, digest in dropped_in["before"].items() if path != "train.py"}  # edited in step 2
     assert {path: after[path] for path in theirs} == theirs
-    assert set(after) - set(dropped_in["before"]) == set(files_to_copy())
-    assert not any(path.startswith("datasets") for path in set(after) - set(theirs))
-    assert os.path.join("trainers", "zsclip.py") not in set(files_to_copy())
+    assert set(after) - set(dropped_in["before"]) == set(dropped_in["copied_files"])
+    assert not any(path.startswith("datasets") for path in dropped_in["copied_files"])
+    assert os.path.join("trainers", "zsclip.py") not in dropped_in["copied_files"]
 
 
 def test_the_checkouts_train_py_trains_and_evaluates_each_of_our_trainers(dropped_in):
@@ -200,7 +211,7 @@ def test_running_the_copy_step_again_changes_nothing(dropped_in):
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines() == [
         f"Wrote 0 files into {dropped_in['host']}",
-        f"Already there and identical: {len(files_to_copy())} files",
+        f"Already there and identical: {len(dropped_in['copied_files'])} files",
         "train.py already imports harness.dropin.host and calls extend_host_cfg(cfg): ready.",
     ]
     assert dropped_in["again_digest"] == dropped_in["after_the_steps"]
@@ -230,7 +241,7 @@ def test_one_leaderboard_lists_the_methods_of_both_output_trees(dropped_in, demo
 
 def test_a_maple_shaped_checkout_keeps_its_own_nodes_and_trains_our_trainers(tmp_path, demo_root):
     host = make_host(str(tmp_path), "maple")
-    assert run_dropin(host).returncode == 0
+    assert run_dropin(snapshot_of_this_checkout(str(tmp_path / "harness_checkout")), host).returncode == 0
     make_the_two_train_py_edits(host)
     log = run_host_train_py(host, "bundled", dassl_stand_in(str(tmp_path / "stand_in")),
                             host_args(demo_root, os.path.join(host, "output"), "train_base", "RMAdapter"))
@@ -246,7 +257,7 @@ def test_the_copy_step_refuses_to_overwrite_and_then_copies_nothing(tmp_path):
         file.write("# the checkout's own MMA config\n")
     before = tree_digest(host)
     with pytest.raises(DropInError, match=r"Nothing copied: .* already has other files at configs/trainers/MMA/demo"):
-        copy_into(host)
+        copy_into(host, snapshot_of_this_checkout(str(tmp_path / "harness_checkout")))
     assert tree_digest(host) == before
 
 
