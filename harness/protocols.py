@@ -80,14 +80,23 @@ def available_datasets():
     return yaml_names(os.path.join(CONFIG_ROOT, "datasets"))
 
 
-def trainer_config_file(trainer, config):
+def trainer_config_file(trainer, config, config_dir=""):
+    """configs/trainers/<trainer>/<config>.yaml, looked up first under `config_dir` (a user's own configs in the
+    same layout, e.g. ablations kept outside the repository), then in the repository."""
+    if config_dir:
+        path = os.path.join(os.path.abspath(config_dir), "trainers", trainer, f"{config}.yaml")
+        if os.path.isfile(path):
+            return path
     path = os.path.join("configs", "trainers", trainer, f"{config}.yaml")
     if not os.path.isfile(os.path.join(REPO_ROOT, path)):
         available = yaml_names(os.path.join(CONFIG_ROOT, "trainers", trainer))
+        if config_dir:
+            available += yaml_names(os.path.join(config_dir, "trainers", trainer))
         if not available:
             raise ConfigError(f"Unknown trainer {trainer!r}: no folder configs/trainers/{trainer}; "
                               f"available: {', '.join(available_trainers())}.")
-        raise ConfigError(f"No config {path}; available for {trainer}: {', '.join(available)}.")
+        raise ConfigError(f"No config {path}{' (nor under ' + config_dir + ')' if config_dir else ''}; "
+                          f"available for {trainer}: {', '.join(sorted(set(available)))}.")
     return path
 
 
@@ -98,9 +107,9 @@ def dataset_config_file(dataset):
     return path
 
 
-def max_epoch(trainer, config):
+def max_epoch(trainer, config, config_dir=""):
     """OPTIM.MAX_EPOCH of a trainer config: the epoch whose checkpoint the evaluations load."""
-    path = trainer_config_file(trainer, config)
+    path = trainer_config_file(trainer, config, config_dir)
     with open(os.path.join(REPO_ROOT, path)) as file:
         content = yaml.safe_load(file) or {}
     value = (content.get("OPTIM") or {}).get("MAX_EPOCH")
@@ -122,6 +131,7 @@ class Run:
     eval_only: bool = False
     model_dir: str = ""  # the training run an evaluation loads ("" for zero-shot CLIP)
     load_epoch: int = None
+    config_dir: str = ""  # where the user's own configs are looked up first (see trainer_config_file)
 
     @property
     def record_path(self):
@@ -135,7 +145,7 @@ class Run:
         """train.py's arguments, in the order CoOp's scripts pass them."""
         arguments = ["--root", data_root, "--seed", str(self.seed), "--trainer", self.trainer,
                      "--dataset-config-file", dataset_config_file(self.dataset),
-                     "--config-file", trainer_config_file(self.trainer, self.config),
+                     "--config-file", trainer_config_file(self.trainer, self.config, self.config_dir),
                      "--output-dir", self.output_dir]
         if self.eval_only:
             arguments.append("--eval-only")
@@ -172,18 +182,21 @@ class Selection:
     config: str = None  # None: default_config per trainer and dataset
     output: str = "output"
     load_epoch: int = None  # None: the config's OPTIM.MAX_EPOCH
+    config_dir: str = ""  # the user's own configs/ layout, looked up before the repository's
 
 
 def _training_run(selection, trainer, config, dataset, seed, output_dir, opts):
-    return Run(output_dir, dataset, seed, trainer, config, tuple(opts), eval_only=trains_nothing(trainer))
+    return Run(output_dir, dataset, seed, trainer, config, tuple(opts), eval_only=trains_nothing(trainer),
+               config_dir=selection.config_dir)
 
 
 def _evaluation_run(selection, training, dataset, output_dir, opts):
+    common = dict(eval_only=True, config_dir=selection.config_dir)
     if trains_nothing(training.trainer):
-        return Run(output_dir, dataset, training.seed, training.trainer, training.config, tuple(opts), eval_only=True)
-    load_epoch = selection.load_epoch or max_epoch(training.trainer, training.config)
-    return Run(output_dir, dataset, training.seed, training.trainer, training.config, tuple(opts), eval_only=True,
-               model_dir=training.output_dir, load_epoch=load_epoch)
+        return Run(output_dir, dataset, training.seed, training.trainer, training.config, tuple(opts), **common)
+    load_epoch = selection.load_epoch or max_epoch(training.trainer, training.config, selection.config_dir)
+    return Run(output_dir, dataset, training.seed, training.trainer, training.config, tuple(opts),
+               model_dir=training.output_dir, load_epoch=load_epoch, **common)
 
 
 def base2new_jobs(selection, trainer, seed):
@@ -289,5 +302,23 @@ def expand(selection):
     for job in jobs:
         for run in job.runs:
             dataset_config_file(run.dataset)
-            trainer_config_file(run.trainer, run.config)
+            trainer_config_file(run.trainer, run.config, run.config_dir)
     return jobs
+
+
+def main(argv):
+    """`python -m harness.protocols target-protocol DATASET`: for the scripts, which protocol evaluates DATASET."""
+    import sys
+
+    if len(argv) != 2 or argv[0] != "target-protocol":
+        sys.exit("Usage: python -m harness.protocols target-protocol DATASET")
+    try:
+        print(target_protocol(argv[1]))
+    except ConfigError as error:
+        sys.exit(f"Error: {error}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

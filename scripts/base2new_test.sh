@@ -8,11 +8,8 @@ source "$(dirname "$0")/lib.sh"
 DATASET=$1
 SEED=$2
 TRAINER=${3:-${DEFAULT_TRAINER}}
-CFG=${4:-$(default_cfg "${TRAINER}" base2new "${DATASET}")}
+CFG=${4:-}
 LOAD_EPOCH=${5:-}
 
-COMMON_DIR=${DATASET}/shots_${PROTOCOL_SHOTS}/${TRAINER}/${CFG}/seed${SEED}
-MODEL_DIR=${OUTPUT}/base2new/train_base/${COMMON_DIR}
-DIR=${OUTPUT}/base2new/test_new/${COMMON_DIR}
-run_evaluation "${DIR}" "${DATASET}" "${SEED}" "${TRAINER}" "${CFG}" "${MODEL_DIR}" "${LOAD_EPOCH}" \
-    DATASET.NUM_SHOTS "${PROTOCOL_SHOTS}" DATASET.SUBSAMPLE_CLASSES new
+sweep --protocol base2new --phase test --datasets "${DATASET}" --seeds "${SEED}" --trainers "${TRAINER}" \
+    ${CFG:+--cfg "${CFG}"} ${LOAD_EPOCH:+--load-epoch "${LOAD_EPOCH}"}

@@ -8,8 +8,7 @@ source "$(dirname "$0")/lib.sh"
 DATASET=$1
 SEED=$2
 TRAINER=${3:-${DEFAULT_TRAINER}}
-CFG=${4:-$(default_cfg "${TRAINER}" base2new "${DATASET}")}
+CFG=${4:-}
 
-DIR=${OUTPUT}/base2new/train_base/${DATASET}/shots_${PROTOCOL_SHOTS}/${TRAINER}/${CFG}/seed${SEED}
-run_training "${DIR}" "${DATASET}" "${SEED}" "${TRAINER}" "${CFG}" \
-    DATASET.NUM_SHOTS "${PROTOCOL_SHOTS}" DATASET.SUBSAMPLE_CLASSES base
+sweep --protocol base2new --phase train --datasets "${DATASET}" --seeds "${SEED}" --trainers "${TRAINER}" \
+    ${CFG:+--cfg "${CFG}"}

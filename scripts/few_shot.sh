@@ -8,9 +8,7 @@ source "$(dirname "$0")/lib.sh"
 DATASET=$1
 SHOTS=$2
 TRAINER=${3:-${DEFAULT_TRAINER}}
-CFG=${4:-$(default_cfg "${TRAINER}" few_shot "${DATASET}")}
+CFG=${4:-}
 
-for SEED in ${SEEDS}; do
-    DIR=${OUTPUT}/few_shot/${DATASET}/${TRAINER}/${CFG}_${SHOTS}shots/seed${SEED}
-    run_training "${DIR}" "${DATASET}" "${SEED}" "${TRAINER}" "${CFG}" DATASET.NUM_SHOTS "${SHOTS}"
-done
+sweep --protocol few_shot --datasets "${DATASET}" --shots "${SHOTS}" --seeds ${SEEDS} --trainers "${TRAINER}" \
+    ${CFG:+--cfg "${CFG}"}

@@ -5,9 +5,5 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 [[ $# -le 2 ]] || usage "[TRAINER] [CFG]   (env: DATASETS, SEEDS, DATA, OUTPUT)"
 
-for DATASET in ${DATASETS:-${BASE2NEW_DATASETS}}; do
-    for SEED in ${SEEDS}; do
-        bash "${SCRIPTS}/base2new_train.sh" "${DATASET}" "${SEED}" "$@"
-        bash "${SCRIPTS}/base2new_test.sh" "${DATASET}" "${SEED}" "$@"
-    done
-done
+sweep --protocol base2new --trainers "${1:-${DEFAULT_TRAINER}}" ${2:+--cfg "$2"} \
+    ${DATASETS:+--datasets ${DATASETS}} --seeds ${SEEDS}

@@ -8,11 +8,11 @@ source "$(dirname "$0")/lib.sh"
 DATASET=$1
 SEED=$2
 TRAINER=${3:-${DEFAULT_TRAINER}}
-CFG=${4:-$(default_cfg "${TRAINER}" cross_dataset "${DATASET}")}
+CFG=${4:-}
 LOAD_EPOCH=${5:-}
 # ImageNet is the source: its accuracy is the final test of xd_train.sh.
 [[ ${DATASET} != imagenet ]] || usage "DATASET SEED [TRAINER] [CFG] [LOAD_EPOCH]   (DATASET: a target, not imagenet)"
+PROTOCOL=$("${PYTHON}" -m harness.protocols target-protocol "${DATASET}")
 
-MODEL_DIR=${OUTPUT}/imagenet/${TRAINER}/${CFG}_${PROTOCOL_SHOTS}shots/seed${SEED}
-DIR=${OUTPUT}/evaluation/${TRAINER}/${CFG}_${PROTOCOL_SHOTS}shots/${DATASET}/seed${SEED}
-run_evaluation "${DIR}" "${DATASET}" "${SEED}" "${TRAINER}" "${CFG}" "${MODEL_DIR}" "${LOAD_EPOCH}"
+sweep --protocol "${PROTOCOL}" --phase test --datasets "${DATASET}" --seeds "${SEED}" --trainers "${TRAINER}" \
+    ${CFG:+--cfg "${CFG}"} ${LOAD_EPOCH:+--load-epoch "${LOAD_EPOCH}"}

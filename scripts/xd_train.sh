@@ -7,7 +7,6 @@ source "$(dirname "$0")/lib.sh"
 
 SEED=$1
 TRAINER=${2:-${DEFAULT_TRAINER}}
-CFG=${3:-$(default_cfg "${TRAINER}" cross_dataset imagenet)}
+CFG=${3:-}
 
-DIR=${OUTPUT}/imagenet/${TRAINER}/${CFG}_${PROTOCOL_SHOTS}shots/seed${SEED}
-run_training "${DIR}" imagenet "${SEED}" "${TRAINER}" "${CFG}" DATASET.NUM_SHOTS "${PROTOCOL_SHOTS}"
+sweep --protocol cross_dataset --phase train --seeds "${SEED}" --trainers "${TRAINER}" ${CFG:+--cfg "${CFG}"}

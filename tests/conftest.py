@@ -15,3 +15,13 @@ def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     DATASET_REGISTRY.get("Demo").ensure_split_file(str(root / "demo"))
     return root
+
+
+
+@pytest.fixture(scope="session")
+def serial_sweep(demo_root, tmp_path_factory):
+    """The base-to-novel loop of the protocol scripts for zero-shot CLIP and MMA on the demo data, seeds 1-2: the
+    reference every launcher's results are compared with. (output folder, the scripts' environment)"""
+    from tests.sweep_helpers import run_serial_reference
+
+    return run_serial_reference(demo_root, tmp_path_factory.mktemp("serial") / "output")

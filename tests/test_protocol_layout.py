@@ -1,16 +1,11 @@
-"""Run folders -> protocol (harness/results/layout.py), and the scripts' protocol settings that must agree with it."""
+"""Run folders -> protocol (harness/results/layout.py), the protocols' default configs, the scripts' usage lines."""
 import os
 import subprocess
 
 import pytest
 
-from harness.results.layout import (
-    BASE2NEW_DATASETS,
-    CROSS_DATASET_TARGETS,
-    DOMAIN_GENERALIZATION_TARGETS,
-    RunLayout,
-    parse_run_dir,
-)
+from harness.protocols import default_config
+from harness.results.layout import RunLayout, parse_run_dir
 from tests.trainer_helpers import REPO_ROOT
 
 SCRIPT_TRAINERS = ("ZeroshotCLIP", "MMA", "RMAdapter", "RMMA")
@@ -48,25 +43,11 @@ def test_folders_outside_the_layouts_have_no_protocol(path):
     assert parse_run_dir(path) is None
 
 
-def shell(command):
-    """Run bash with scripts/lib.sh sourced, from the repository root; returns stdout."""
-    result = subprocess.run(["bash", "-c", f"set -euo pipefail; source scripts/lib.sh; {command}"], cwd=REPO_ROOT,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
-def test_the_scripts_dataset_lists_are_the_layouts():
-    assert shell("echo ${BASE2NEW_DATASETS}").split() == list(BASE2NEW_DATASETS)
-    assert shell("echo ${CROSS_DATASET_TARGETS}").split() == list(CROSS_DATASET_TARGETS)
-    assert shell("echo ${DOMAIN_GENERALIZATION_TARGETS}").split() == list(DOMAIN_GENERALIZATION_TARGETS)
-
-
 @pytest.mark.parametrize("trainer", SCRIPT_TRAINERS)
-def test_every_default_config_of_the_scripts_exists(trainer):
+def test_every_default_config_of_the_protocols_exists(trainer):
     for protocol, dataset in (("base2new", "eurosat"), ("base2new", "imagenet"), ("cross_dataset", "imagenet"),
-                              ("few_shot", "dtd"), ("few_shot", "imagenet")):
-        config = shell(f"default_cfg {trainer} {protocol} {dataset}")
+                              ("domain_generalization", "imagenet"), ("few_shot", "dtd"), ("few_shot", "imagenet")):
+        config = default_config(trainer, protocol, dataset)
         assert os.path.isfile(os.path.join(REPO_ROOT, "configs", "trainers", trainer, f"{config}.yaml")), \
             (protocol, dataset, config)
     assert os.path.isfile(os.path.join(REPO_ROOT, "configs", "trainers", trainer, "demo.yaml"))

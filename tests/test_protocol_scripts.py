@@ -1,6 +1,7 @@
 """The protocol scripts end to end on the demo data: the base-to-novel loop, finished runs never redone, unfinished
 runs resumed or re-run, a run killed mid-training finishing with the metrics of an uninterrupted run, and the
-parser and leaderboard on what the loop wrote. Seeds 1-2 of zero-shot CLIP and MMA keep it to about a minute."""
+parser and leaderboard on what the loop wrote. Seeds 1-2 of zero-shot CLIP and MMA (the serial_sweep fixture of
+conftest.py, shared with the sweep tests) keep it to about a minute."""
 import json
 import os
 import re
@@ -16,16 +17,10 @@ import torch
 
 from harness.results.collect import collect_runs
 from harness.results.layout import CROSS_DATASET_TARGETS, DOMAIN_GENERALIZATION_TARGETS, parse_run_dir
+from tests.sweep_helpers import METRICS, SWEEP_SEEDS
 from tests.trainer_helpers import REPO_ROOT
 
-SEEDS = (1, 2)
-METRICS = ("accuracy", "macro_f1", "error", "total", "correct")
-
-
-def script_env(demo_root, output):
-    # One thread per run: the tiny model's operations are too small for intra-op threads.
-    return {**os.environ, "PYTHON": sys.executable, "DATA": str(demo_root), "OUTPUT": str(output),
-            "DATASETS": "demo", "SEEDS": " ".join(map(str, SEEDS)), "OMP_NUM_THREADS": "1"}
+SEEDS = SWEEP_SEEDS
 
 
 def run_script(env, *arguments, **kwargs):
@@ -54,13 +49,8 @@ def folder_state(output):
 
 
 @pytest.fixture(scope="module")
-def loop_output(demo_root, tmp_path_factory):
-    """The base-to-novel loop (scripts/run_base2new.sh) for zero-shot CLIP and MMA on the demo dataset."""
-    output = tmp_path_factory.mktemp("protocol") / "output"
-    env = script_env(demo_root, output)
-    for trainer in ("ZeroshotCLIP", "MMA"):
-        run_script(env, "scripts/run_base2new.sh", trainer, "demo")
-    return output, env
+def loop_output(serial_sweep):
+    return serial_sweep
 
 
 def test_the_loop_writes_a_record_for_every_run_in_coops_layout(loop_output):
@@ -122,7 +112,6 @@ def test_a_run_killed_mid_training_finishes_with_the_metrics_of_an_uninterrupted
 
     stdout = run_script(env, "scripts/base2new_train.sh", "demo", "1", "MMA", "demo")
     assert stdout.startswith(f"Unfinished (no metrics.json), running again: {folder}")
-    assert "No checkpoint found, train from scratch" in stdout  # only the last epoch is checkpointed
     reference = run_dir(reference_output, "train_base", "MMA", 1)
     resumed = read_json(os.path.join(folder, "metrics.json"))
     uninterrupted = read_json(os.path.join(reference, "metrics.json"))
@@ -195,14 +184,14 @@ def test_cross_dataset_generalization_and_few_shot_loops_call_train_py_in_coops_
     common = "--seed 1 --trainer MMA --dataset-config-file configs/datasets/{}.yaml --config-file " \
              "configs/trainers/MMA/{}.yaml --output-dir {}"
     assert lines[0] == (f"--root data/ {common.format('imagenet', 'vit_b16_ep1_cross_datasets', source)} "
-                        "DATASET.NUM_SHOTS 16 TRAIN.CHECKPOINT_FREQ 0")
+                        "DATASET.NUM_SHOTS 16")
     evaluated = [line.split("--output-dir ")[1] for line in lines[1:15]]
     assert evaluated == [f"{output}/evaluation/MMA/vit_b16_ep1_cross_datasets_16shots/{dataset}/seed1 --eval-only "
                          f"--model-dir {source} --load-epoch 1"
                          for dataset in CROSS_DATASET_TARGETS + DOMAIN_GENERALIZATION_TARGETS]
     assert stdout.startswith(f"Finished, skipping: {source}\n")  # the ImageNet run is shared, not redone
     assert [line.split("--output-dir ")[1] for line in lines[15:]] == [
-        f"{output}/few_shot/dtd/MMA/vit_b16_ep5_{k}shots/seed1 DATASET.NUM_SHOTS {k} TRAIN.CHECKPOINT_FREQ 0"
+        f"{output}/few_shot/dtd/MMA/vit_b16_ep5_{k}shots/seed1 DATASET.NUM_SHOTS {k}"
         for k in (1, 2)]
     runs, unrecognised = collect_runs(output)
     assert unrecognised == [] and len(runs) == 17

@@ -41,6 +41,9 @@ def add_selection_arguments(parser):
     parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS), metavar="SEED")
     parser.add_argument("--shots", nargs="+", type=int, metavar="K", help="few_shot only (default 1 2 4 8 16)")
     parser.add_argument("--cfg", help="config name for every trainer (default: the protocol's per trainer/dataset)")
+    parser.add_argument("--config-dir", default="",
+                        help="your own configs, in the repository's layout (DIR/trainers/<TRAINER>/<CFG>.yaml), "
+                             "looked up before the repository's")
     parser.add_argument("--load-epoch", type=int, help="epoch the evaluations load (default: OPTIM.MAX_EPOCH)")
     parser.add_argument("--phase", choices=PHASES, default="all",
                         help="train: only each job's training run; test: only its evaluations (training finished)")
@@ -95,7 +98,8 @@ def selection_from(args):
             raise ConfigError(f"--datasets {' '.join(unknown)}: not in the {args.protocol} protocol; its datasets: "
                               f"{', '.join(allowed)} (or demo).")
     return Selection(args.protocol, tuple(args.trainers), datasets, tuple(args.seeds),
-                     tuple(args.shots) if args.shots else None, args.cfg, args.output, args.load_epoch)
+                     tuple(args.shots) if args.shots else None, args.cfg, args.output, args.load_epoch,
+                     args.config_dir)
 
 
 def phase_jobs(jobs, phase):
@@ -237,6 +241,8 @@ def status_argv(args):
         argv += ["--shots", *map(str, args.shots)]
     if args.cfg:
         argv += ["--cfg", args.cfg]
+    if args.config_dir:
+        argv += ["--config-dir", args.config_dir]
     if args.phase != "all":
         argv += ["--phase", args.phase]
     return argv
