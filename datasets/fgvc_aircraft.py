@@ -21,6 +21,7 @@ class FGVCAircraft(CoOpDataset):
     downloads = (
         Download("fgvc-aircraft-2013b.tar.gz",
                  url="https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",
+                 sha256="d5f68b1b81d6d7831eb9d5c5517074176b5dfbce6bcb43dc14ed1c66a87b8d75",
                  extract={f"fgvc-aircraft-2013b/data/{name}": name
                           for name in ("images", "variants.txt", *LISTS.values())}),
     )

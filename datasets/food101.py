@@ -15,8 +15,9 @@ class Food101(CoOpDataset):
     class_count = 101
     zeroshot_template = "a photo of {}, a type of food."
     downloads = (
-        Download("food-101.tar.gz", url="http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz",
+        Download("food-101.tar.gz", url="https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz",
                  md5="85eeb15f3717b99a5da872d97d918f87",
+                 sha256="d97d15e438b7f4498f96086a4f7e2fa42a32f2712e87d3295441b2b6314053a4",
                  extract={"food-101/images": "images", "food-101/meta": "meta"}),
         Download("split_zhou_Food101.json", gdrive_id="1QK0tGi096I0Ba6kggatX1ee6dJFIcEJl"),
     )

@@ -13,6 +13,7 @@ class ImageNetA(ImageNetVariant):
     class_count = 200
     downloads = (
         Download("imagenet-a.tar", url="https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar",
+                 sha256="3bb3632277e6ba6392ea64c02ddbf4dd2266c9caffd6bc09c9656d28f012589e",
                  extract={"imagenet-a": "imagenet-a"}),
         IMAGENET_CLASSNAMES,
     )

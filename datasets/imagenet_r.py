@@ -13,6 +13,7 @@ class ImageNetR(ImageNetVariant):
     class_count = 200
     downloads = (
         Download("imagenet-r.tar", url="https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar",
+                 sha256="18c6bf493b39a0d975d48e587437f562caab9c52ae6327dcfa9dd8eb54aa1b52",
                  extract={"imagenet-r": "imagenet-r"}),
         IMAGENET_CLASSNAMES,
     )

@@ -9,9 +9,14 @@ class ImageNetSketch(ImageNetVariant):
     image_dir = "images"
     config_name = "imagenet_sketch"
     class_count = 1000
-    downloads = (Download("ImageNet-Sketch.zip", extract={"sketch": "images"}), IMAGENET_CLASSNAMES)
+    downloads = (
+        # The authors' Google Drive file (https://github.com/HaohanWang/ImageNet-Sketch), as TFDS pins it.
+        Download("ImageNet-Sketch.zip", gdrive_id="1Mj0i5HBthqH1p_yeXzsg22gZduvgoNeA", extract={"sketch": "images"},
+                 sha256="4d3ce6b82a7c48aabf14aeac105eb533e75707f152cc858f55bfc022031a72ed"),
+        IMAGENET_CLASSNAMES,
+    )
     manual_steps = """\
-ImageNet-Sketch has no direct link: download ImageNet-Sketch.zip as described at
+If the Google Drive download fails (its quota), download ImageNet-Sketch.zip as described at
 https://github.com/HaohanWang/ImageNet-Sketch (Google Drive, Kaggle or the Hugging Face dataset
 "imagenet_sketch"), then rerun prepare with --url ImageNet-Sketch.zip=file:///path/to/ImageNet-Sketch.zip,
 or unzip it yourself and rename its sketch/ folder to {dataset_dir}/images/ (1,000 n* folders)."""

@@ -17,7 +17,9 @@ class ImageNetV2(ImageNetVariant):
     class_count = 1000
     downloads = (
         Download("imagenetv2-matched-frequency.tar.gz",
-                 url="https://s3-us-west-2.amazonaws.com/imagenetv2public/imagenetv2-matched-frequency.tar.gz",
+                 # The authors' Hugging Face copy, which TFDS pins (their S3 bucket serves the same file).
+                 url="https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/main/imagenetv2-matched-frequency.tar.gz",
+                 sha256="f0c37fdf925916b19ea1323cd9a2208cdb6959ba2c32eef2a7fc393835c9ca7c",
                  extract={image_dir: image_dir}),
         IMAGENET_CLASSNAMES,
     )

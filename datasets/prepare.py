@@ -17,7 +17,7 @@ from harness.data.downloads import (
     extract_archive,
     locate,
     move_into_place,
-    verify_checksums,
+    verify_download,
 )
 from harness.data.errors import DatasetError
 from harness.data.split_entries import missing_images
@@ -51,7 +51,7 @@ def fetch(step, source, destination):
     else:
         print(f"Downloading {address}")
         download_url(address, destination)
-    verify_checksums(destination, md5=step.md5, sha256=step.sha256)
+    verify_download(destination, md5=step.md5, sha256=step.sha256, is_archive=bool(step.extract))
 
 
 def unpack(step, archive, dataset_dir, root):

@@ -20,10 +20,14 @@ class StanfordCars(CoOpDataset):
     config_name = "stanford_cars"
     class_count = 196
     downloads = (
-        Download("cars_train.tgz", extract={"cars_train": "cars_train"}),
-        Download("cars_test.tgz", extract={"cars_test": "cars_test"}),
-        Download("car_devkit.tgz", extract={"devkit": "devkit"}),
-        Download("cars_test_annos_withlabels.mat"),
+        Download("cars_train.tgz", extract={"cars_train": "cars_train"},
+                 sha256="512b227b30e2f0a8aab9e09485786ab4479582073a144998da74d64b801fd288"),
+        Download("cars_test.tgz", extract={"cars_test": "cars_test"},
+                 sha256="bffea656d6f425cba3c91c6d83336e4c5f86c6cffd8975b0f375d3a10da8e243"),
+        Download("car_devkit.tgz", extract={"devkit": "devkit"},
+                 sha256="b97deb463af7d58b6bfaa18b2a4de9829f0f79e8ce663dfa9261bf7810e9accd"),
+        Download("cars_test_annos_withlabels.mat",
+                 sha256="790f75be8ea34eeded134cc559332baf23e30e91367e9ddca97d26ed9b895f05"),
         Download("split_zhou_StanfordCars.json", gdrive_id="1ObCFbaAgVu0I-k_Au-gIUcefirdAuizT"),
     )
     manual_steps = """\

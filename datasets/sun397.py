@@ -5,7 +5,7 @@ from harness.data.download_steps import Download
 from harness.data.raw_splits import entry, split_trainval
 from harness.engine import DATASET_REGISTRY
 
-URL = "http://vision.princeton.edu/projects/2010/SUN/"
+URL = "https://vision.princeton.edu/projects/2010/SUN/"
 
 
 def scene_name(category):
@@ -23,8 +23,10 @@ class SUN397(CoOpDataset):
     partition_files = ("ClassName.txt", "Training_01.txt", "Testing_01.txt")
     downloads = (
         Download("SUN397.tar.gz", url=URL + "SUN397.tar.gz", md5="8ca2778205c41d23104230ba66911c7a",
+                 sha256="f404130965a7ad77bed5ececc71e720ab50f3cc1e1bb257257610d38f3b928ec",
                  extract={"SUN397": "SUN397"}),
         Download("Partitions.zip", url=URL + "download/Partitions.zip",
+                 sha256="e3311ea5f812d4cc6faef194688343d1111f6cd6f70f2c62f393c2b8d6ba1ec9",
                  extract={name: name for name in partition_files}),
         Download("split_zhou_SUN397.json", gdrive_id="1y2RD81BYuiyvebdN-JymPfyWYcd8_MUq"),
     )

@@ -107,7 +107,16 @@ def test_interrupted_download_resumes_with_a_range_request(tmp_path):
     assert (root / "downloads" / "UCF-101-midframes.zip").read_bytes() == archive
 
 
-def test_fgvc_aircraft_data_folder_is_taken_out_of_its_wrapper(tmp_path):
+def without_checksums(monkeypatch, cls):
+    """The fixture archives are not the published files: let `cls`'s steps take them."""
+    unpinned = tuple(dataclasses.replace(step, md5="", sha256="") for step in cls.downloads)
+    monkeypatch.setattr(cls, "downloads", unpinned)
+
+
+def test_fgvc_aircraft_data_folder_is_taken_out_of_its_wrapper(tmp_path, monkeypatch):
+    from datasets.fgvc_aircraft import FGVCAircraft
+
+    without_checksums(monkeypatch, FGVCAircraft)
     source = tmp_path / "source"
     TREES["fgvc_aircraft"][0](str(source))
     mirror = tmp_path / "mirror"
@@ -224,3 +233,71 @@ def test_unknown_dataset_name_lists_the_choices(tmp_path, capsys):
         "error: unknown dataset 'oxford-pets'; choose one of: caltech101, demo, dtd, eurosat, fgvc_aircraft, food101, "
         "imagenet, imagenet_a, imagenet_r, imagenet_sketch, imagenetv2, oxford_flowers, oxford_pets, stanford_cars, "
         "sun397, ucf101"]
+
+
+# Files whose content is fixed but for which no source publishes a checksum (and none could be computed here,
+# offline): CoOp's split files and class-name files on Google Drive, and CoOp's UCF-101 mid-frames archive.
+UNPINNED = {
+    "split_zhou_Caltech101.json", "split_zhou_DescribableTextures.json", "split_zhou_EuroSAT.json",
+    "split_zhou_Food101.json", "split_zhou_OxfordFlowers.json", "split_zhou_OxfordPets.json",
+    "split_zhou_StanfordCars.json", "split_zhou_SUN397.json", "split_zhou_UCF101.json", "cat_to_name.json",
+    "classnames.txt", "UCF-101-midframes.zip",
+}
+
+
+def all_download_steps():
+    from harness.data.catalog import coop_datasets
+
+    return [step for cls in coop_datasets().values() for step in cls.downloads]
+
+
+def test_every_download_with_fixed_content_has_a_checksum_except_the_unpublished():
+    unpinned = {step.filename for step in all_download_steps() if not (step.md5 or step.sha256)}
+    assert unpinned == UNPINNED
+
+
+def test_every_download_is_over_https():
+    assert [step.url for step in all_download_steps() if step.url and not step.url.startswith("https://")] == []
+
+
+HTML_PAGE = b"<!DOCTYPE html><html><body>Too many users have viewed or downloaded this file recently.</body></html>"
+
+
+def test_an_html_page_saved_as_a_download_is_deleted_and_fetched_again(tmp_path, capsys):
+    _, mirror = ucf101_mirror(tmp_path)
+    good = (mirror / "split_zhou_UCF101.json").read_bytes()
+    (mirror / "split_zhou_UCF101.json").write_bytes(HTML_PAGE)
+    root = tmp_path / "data"
+    with serving(mirror) as (url, _):
+        assert prepare.main(["ucf101", "--root", str(root), "--mirror", url]) == 1
+        split_path = root / "ucf101" / "split_zhou_UCF101.json"
+        assert f"{split_path} is an HTML page, not the file" in capsys.readouterr().err
+        assert not split_path.exists()
+        (mirror / "split_zhou_UCF101.json").write_bytes(good)
+        assert prepare.main(["ucf101", "--root", str(root), "--mirror", url]) == 0
+    assert split_path.read_bytes() == good
+
+
+@pytest.mark.parametrize("content, problem", [
+    (HTML_PAGE, "is an HTML page, not the file"),
+    (b"PK but not really a zip", "is neither a zip nor a tar archive"),
+])
+def test_a_download_that_is_no_archive_is_deleted_not_reused(tmp_path, capsys, content, problem):
+    _, mirror = ucf101_mirror(tmp_path)
+    (mirror / "UCF-101-midframes.zip").write_bytes(content)
+    root = tmp_path / "data"
+    with serving(mirror) as (url, _):
+        assert prepare.main(["ucf101", "--root", str(root), "--mirror", url, "--keep-archives"]) == 1
+    archive = root / "downloads" / "UCF-101-midframes.zip"
+    error = capsys.readouterr().err
+    assert f"{archive} {problem}" in error and "the file was deleted" in error
+    assert not archive.exists()
+
+
+def test_a_split_file_that_is_not_json_is_deleted(tmp_path, capsys):
+    _, mirror = ucf101_mirror(tmp_path)
+    (mirror / "split_zhou_UCF101.json").write_bytes(b'{"train": [')
+    with serving(mirror) as (url, _):
+        assert prepare.main(["ucf101", "--root", str(tmp_path / "data"), "--mirror", url]) == 1
+    assert "is not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "ucf101" / "split_zhou_UCF101.json").exists()

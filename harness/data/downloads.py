@@ -2,6 +2,7 @@
 Google Drive through gdown, and archive extraction that cannot write outside its target folder."""
 import glob
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -77,6 +78,38 @@ def verify_checksums(path, md5="", sha256=""):
                 f"{path}: {algorithm} is {digest.hexdigest()}, expected {expected}; the file was deleted "
                 "(a wrong or damaged download), run prepare again or fetch it from another mirror"
             )
+
+
+def content_problem(path, is_archive):
+    """Why the downloaded file at `path` is not what was asked for (an HTML error or quota page saved under the
+    file's name, an archive that is none), or None. For files that have no checksum to check."""
+    with open(path, "rb") as file:
+        start = file.read(512).lstrip().lower()
+    if start.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")):
+        return "an HTML page, not the file (a refused, quota or login page)"
+    if is_archive and not (zipfile.is_zipfile(path) or tarfile.is_tarfile(path)):
+        return "neither a zip nor a tar archive"
+    if path.endswith(".json"):
+        try:
+            with open(path, encoding="utf-8") as file:
+                json.load(file)
+        except (ValueError, UnicodeDecodeError) as error:
+            return f"not valid JSON ({error})"
+    if path.endswith(".mat") and not start.startswith(b"matlab"):
+        return "not a MATLAB .mat file"
+    return None
+
+
+def verify_download(path, md5="", sha256="", is_archive=False):
+    """Raise DatasetError, deleting the file, unless it has the known checksums (or, without any, plausible content).
+
+    Deleting it means a refused or damaged download is fetched again on the next run, never reused."""
+    verify_checksums(path, md5=md5, sha256=sha256)
+    problem = None if md5 or sha256 else content_problem(path, is_archive)
+    if problem:
+        os.remove(path)
+        raise DatasetError(f"{path} is {problem}; the file was deleted: run prepare again, or fetch it by hand "
+                           "and pass --url FILE=file:///path/to/it")
 
 
 def extract_archive(archive, target_dir):
