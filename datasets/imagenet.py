@@ -31,7 +31,8 @@ https://image-net.org/download-images.php, then
   mkdir -p {dataset_dir}/images/train {dataset_dir}/images/val
   tar -xf ILSVRC2012_img_train.tar -C {dataset_dir}/images/train
       (this gives 1,000 n*.tar files; untar each into its own folder:
-       cd {dataset_dir}/images/train && for f in n*.tar; do mkdir ${{f%.tar}} && tar -xf $f -C ${{f%.tar}} && rm $f; done)
+       cd {dataset_dir}/images/train &&
+       for f in n*.tar; do mkdir ${{f%.tar}} && tar -xf $f -C ${{f%.tar}} && rm $f; done)
   tar -xf ILSVRC2012_img_val.tar -C {dataset_dir}/images/val
 The val images arrive in one flat folder: """ + VAL_SORTING_FIX + """.
 Symbolic links to an existing copy work: images/train and images/val may point to it."""

@@ -3,9 +3,9 @@ import os
 from harness.data.coop_dataset import CoOpDataset
 from harness.data.download_steps import Download
 from harness.data.errors import DatasetError
-from harness.json_files import read_json_file
 from harness.data.raw_splits import split_groups
 from harness.engine import DATASET_REGISTRY
+from harness.json_files import read_json_file
 
 URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"
 

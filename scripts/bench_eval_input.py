@@ -17,16 +17,16 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
 
-import harness.engine  # noqa: E402,F401  (first: makes torchvision importable)
-from harness.config import extend_cfg  # noqa: E402
-from harness.data.image_probe import read_image  # noqa: E402
-from harness.data.loaders import HarnessDatasetWrapper, finished_on_device  # noqa: E402
-from harness.data.test_image_cache import cache_size, split_test_transform  # noqa: E402
-from harness.engine import Datum, build_transform, get_cfg_default  # noqa: E402
+import harness.engine  # noqa: F401  (first: makes torchvision importable)
+from harness.config import extend_cfg
+from harness.data.image_probe import read_image
+from harness.data.loaders import HarnessDatasetWrapper, finished_on_device
+from harness.data.test_image_cache import cache_size, split_test_transform
+from harness.engine import Datum, build_transform, get_cfg_default
 
 
 def photo_like(width, height, rng):

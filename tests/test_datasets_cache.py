@@ -5,11 +5,12 @@ import os
 import pickle
 import random
 import shutil
+from pathlib import Path
 
 import pytest
-
 from dataset_fixtures import build_seeded, dataset_cfg, rows
 from dataset_trees import TREES
+
 from harness.data.few_shot import few_shot_cache_path
 
 
@@ -89,7 +90,7 @@ def test_damaged_cache_is_redrawn(tmp_path, capsys):
 
 
 def tamper_first_train_row(root, new_row):
-    content = json.loads(open(cache_file(root)).read())
+    content = json.loads(Path(cache_file(root)).read_text())
     old_row = content["train"][0]
     content["train"][0] = new_row(old_row)
     with open(cache_file(root), "w") as file:
@@ -99,7 +100,7 @@ def tamper_first_train_row(root, new_row):
 
 def other_image_of_the_class(root, row):
     """A split image of the same class that the draw did not pick."""
-    drawn = {path for path, _, _ in json.loads(open(cache_file(root)).read())["train"]}
+    drawn = {path for path, _, _ in json.loads(Path(cache_file(root)).read_text())["train"]}
     split = json.loads((root / "demo" / "split_zhou_Demo.json").read_text())["train"]
     candidates = (f"demo/images/{path}" for path, label, _ in split if label == row[1])
     return next(path for path in candidates if path not in drawn)
@@ -121,14 +122,14 @@ def test_a_hand_edited_cache_is_rebuilt_and_the_run_uses_the_seeds_draw(tmp_path
     out = capsys.readouterr().out
     assert f"Few-shot cache {cache_file(tmp_path)} was not this seed's draw (train[0] " in out
     assert f"{reason}); rebuilt it from the split" in out
-    assert json.loads(open(cache_file(tmp_path)).read())["train"][0][0].startswith("demo/images/red_circle/")
+    assert json.loads(Path(cache_file(tmp_path)).read_text())["train"][0][0].startswith("demo/images/red_circle/")
     demo_draw(tmp_path)
     assert "matches this seed's draw" in capsys.readouterr().out
 
 
 def test_a_cache_with_missing_entries_is_rebuilt(tmp_path, capsys):
     drawn = demo_draw(tmp_path)
-    content = json.loads(open(cache_file(tmp_path)).read())
+    content = json.loads(Path(cache_file(tmp_path)).read_text())
     content["val"] = content["val"][:-1]
     with open(cache_file(tmp_path), "w") as file:
         json.dump(content, file)

@@ -4,9 +4,9 @@ import os
 import warnings
 
 import pytest
-
 from dataset_fixtures import build_seeded, dataset_cfg
 from dataset_trees import TREES
+
 from datasets import check
 from datasets.oxford_pets import OxfordPets
 

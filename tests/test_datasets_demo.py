@@ -5,9 +5,9 @@ import os
 import random
 
 import pytest
+from dataset_fixtures import build_seeded, dataset_cfg, expected_fewshot, rows
 from PIL import Image
 
-from dataset_fixtures import build_seeded, dataset_cfg, expected_fewshot, rows
 from harness.data.errors import DatasetError
 from harness.data.synthetic_shapes import SHAPE_CLASSES, create_shapes_dataset
 

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from dataset_fixtures import REPO_ROOT, build_seeded, dataset_cfg, rows
 
 BUNDLED_RUN = """

@@ -4,17 +4,16 @@ import os
 import warnings
 
 import pytest
-
 from dataset_fixtures import build_seeded, dataset_cfg, write_image
 from dataset_trees import TREES
+
 from harness.data.errors import DatasetError, FewShotWarning
 
 
 def load_error(root, name, **options):
-    with pytest.raises(DatasetError) as caught:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            build_seeded(dataset_cfg(root, name, **options))
+    with pytest.raises(DatasetError) as caught, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        build_seeded(dataset_cfg(root, name, **options))
     message = str(caught.value)
     assert "\n" not in message
     return message
@@ -115,3 +114,32 @@ def test_rebuilt_split_warns_that_it_is_not_the_official_one(tmp_path):
     with pytest.warns(UserWarning, match="not CoOp's official split"):
         build_seeded(dataset_cfg(tmp_path, "dtd"))
     assert (tmp_path / "dtd" / "split_zhou_DescribableTextures.json").exists()
+
+
+def test_subsampling_new_classes_of_a_one_class_dataset_is_an_error(tmp_path):
+    split_path = generated_demo(tmp_path)
+    split = json.loads(split_path.read_text())
+    split_path.write_text(json.dumps({name: [row for row in rows if row[1] == 0] for name, rows in split.items()}))
+    message = load_error(tmp_path, "demo", subsample="new")
+    assert "DATASET.SUBSAMPLE_CLASSES new: the training split has 1 class(es), so there are no new classes" in message
+
+
+def test_a_test_split_without_images_of_the_chosen_classes_is_an_error(tmp_path):
+    split_path = generated_demo(tmp_path)
+    split = json.loads(split_path.read_text())
+    split["test"] = [row for row in split["test"] if row[1] >= 5]  # no base class left in test
+    split_path.write_text(json.dumps(split))
+    message = load_error(tmp_path, "demo", subsample="base")
+    assert "Demo: the test split has no images of the base classes (DATASET.SUBSAMPLE_CLASSES base)" in message
+    assert f"python -m datasets.check --root {tmp_path} demo" in message
+
+
+def test_the_dataset_tells_the_shots_actually_drawn_per_class(tmp_path):
+    split_path = generated_demo(tmp_path)
+    split = json.loads(split_path.read_text())
+    split["train"] = [row for row in split["train"] if row[1] != 3 or row[0].endswith(("_00.jpg", "_01.jpg"))]
+    split_path.write_text(json.dumps(split))
+    with pytest.warns(FewShotWarning):
+        dataset = build_seeded(dataset_cfg(tmp_path, "demo", num_shots=16))
+    assert dataset.shots_per_class == {label: 2 if label == 3 else 16 for label in range(10)}
+    assert build_seeded(dataset_cfg(tmp_path, "demo")).shots_per_class is None

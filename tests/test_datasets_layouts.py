@@ -6,9 +6,9 @@ import warnings
 
 import pytest
 import yaml
-
 from dataset_fixtures import REPO_ROOT, build_seeded, dataset_cfg, expected_fewshot, rows
 from dataset_trees import TRAINABLE, TREES
+
 from harness.data.base_new import split_base_new
 from harness.engine import DATASET_REGISTRY
 

@@ -11,13 +11,13 @@ import tarfile
 import zipfile
 
 import pytest
-
 from dataset_fixtures import REPO_ROOT, build_seeded, dataset_cfg
 from dataset_trees import TREES
+from local_http import serving
+
 from datasets import prepare
 from datasets.caltech101 import Caltech101
 from harness.data.downloads import download_url
-from local_http import serving
 
 
 @pytest.fixture(autouse=True)

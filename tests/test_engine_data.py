@@ -41,7 +41,8 @@ def test_transforms_are_dassls_random_resized_crop_flip_normalize_and_resize_cen
     assert train_steps[0].interpolation == T.InterpolationMode.BICUBIC and train_steps[0].scale == (0.08, 1.0)
     assert [type(step) for step in test_steps] == [T.Resize, T.CenterCrop, T.ToTensor, T.Normalize]
     assert test_steps[0].size == 32 and test_steps[0].interpolation == T.InterpolationMode.BICUBIC
-    assert "Building transform_train\n+ random resized crop (size=(32, 32), scale=(0.08, 1.0))\n+ random flip\n" in printed
+    assert ("Building transform_train\n+ random resized crop (size=(32, 32), scale=(0.08, 1.0))\n+ random flip\n"
+            in printed)
     assert "Building transform_test\n+ resize the smaller edge to 32\n+ 32x32 center crop\n" in printed
 
 

@@ -22,6 +22,9 @@ def subsample_classes(*splits, subsample="all"):
         return splits
     base, new = split_base_new(item.label for item in splits[0])
     selected = base if subsample == "base" else new
+    if not selected:
+        raise DatasetError(f"DATASET.SUBSAMPLE_CLASSES {subsample}: the training split has {len(base)} class(es), so "
+                           f"there are no {subsample} classes; use 'all', or a dataset with at least two classes")
     print(f"SUBSAMPLE {subsample.upper()} CLASSES!")
     relabel = {label: index for index, label in enumerate(selected)}
     return [

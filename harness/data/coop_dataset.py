@@ -6,6 +6,7 @@ missing split file from the raw annotations, and `read_entries` where the datase
 """
 import os
 import warnings
+from collections import Counter
 
 from harness.data.base_new import subsample_classes
 from harness.data.errors import DatasetError
@@ -63,6 +64,9 @@ class CoOpDataset(DatasetBase):
             val = test
         else:
             train, val, test = subsample_classes(train, val, test, subsample=subsample)
+        self.require_images_in(train, "train", subsample, root)
+        self.require_images_in(test, "test", subsample, root)
+        self.shots_per_class = dict(sorted(Counter(item.label for item in train).items())) if num_shots >= 1 else None
         # A full training split (no shots drawn) is left to `check`: ImageNet's million headers take a minute.
         self.require_images_readable((train if num_shots >= 1 else []) + val + test, entries, root)
         super().__init__(train_x=train, val=val, test=test)
@@ -97,7 +101,8 @@ class CoOpDataset(DatasetBase):
         warnings.warn(
             f"{cls.__name__}: {split_path} was missing and was rebuilt from the raw annotations; it is not CoOp's "
             f"official split, so results are not comparable. For the official one delete it and run "
-            f"{cls.prepare_command(os.path.dirname(dataset_dir))}"
+            f"{cls.prepare_command(os.path.dirname(dataset_dir))}",
+            stacklevel=2,
         )
 
     @classmethod
@@ -175,6 +180,16 @@ class CoOpDataset(DatasetBase):
             raise DatasetError(
                 f"{cls.__name__}: {len(missing)} of {total} entries point to missing images, first: "
                 f"{missing[0].impath} from {missing[0].origin}; list them all with: {cls.check_command(root)}"
+            )
+
+    @classmethod
+    def require_images_in(cls, split_items, split, subsample, root):
+        """A split left empty by SUBSAMPLE_CLASSES cannot be trained or tested on: say so instead of Dassl's assert."""
+        if not split_items:
+            raise DatasetError(
+                f"{cls.__name__}: the {split} split has no images of the {subsample} classes "
+                f"(DATASET.SUBSAMPLE_CLASSES {subsample}); check the split file with {cls.check_command(root)} "
+                "or choose other classes"
             )
 
     @classmethod

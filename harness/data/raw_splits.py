@@ -25,7 +25,7 @@ def split_trainval(trainval, p_val=0.2):
     for index, item in enumerate(trainval):
         indices_by_label[item.label].append(index)
     train, val = [], []
-    for label, indices in indices_by_label.items():
+    for indices in indices_by_label.values():
         n_val = round(len(indices) * p_val)
         if n_val == 0:
             classname = trainval[indices[0]].classname
