@@ -185,7 +185,8 @@ def test_several_output_folders_make_one_leaderboard_with_seeds_pooled_across_th
     record(b2n_dir(theirs, "eurosat", 1), 91.0)  # the same MMA seed in both folders
     out = tmp_path / "board"
     main(build_parser().parse_args([str(ours), str(theirs), "--seeds", "1", "2", "--no-published", "--out", str(out)]))
-    assert capsys.readouterr().out.startswith("9 runs: 9 finished (5 from metrics.json, 4 from logs), 0 unfinished.")
+    assert capsys.readouterr().out.startswith("9 runs: 9 finished (5 from metrics.json, 4 from logs), 0 unfinished.\n"
+                                              f"Runs per folder: {ours} 4, {theirs} 5\n")
     with open(out / "base2new.csv") as file:
         board = {row["Method"]: row for row in csv.DictReader(file)}
     assert float(board["MaPLe"]["Base"]) == pytest.approx(np.mean([82.34, 83.10])) and board["MaPLe"]["Notes"] == ""

@@ -12,8 +12,8 @@ from harness.torchvision_fix import ensure_torchvision_importable
 
 ensure_torchvision_importable()
 
-from harness.config import extend_host_cfg  # noqa: F401  (re-exported: the call the host's extend_cfg makes)
-from harness.dropin import DROP_IN_TRAINERS
+from harness.config import extend_host_cfg  # noqa: E402,F401  (re-exported: the call the host's extend_cfg makes)
+from harness.dropin import DROP_IN_TRAINERS  # noqa: E402
 
 for _module in DROP_IN_TRAINERS:
     importlib.import_module(f"trainers.{_module}")

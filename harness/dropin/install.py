@@ -38,7 +38,8 @@ def files_to_copy(source_root=SOURCE_ROOT):
 
 
 def check_host(host_root, source_root=SOURCE_ROOT):
-    if not os.path.isfile(os.path.join(host_root, "train.py")) or not os.path.isdir(os.path.join(host_root, "trainers")):
+    has_train_py = os.path.isfile(os.path.join(host_root, "train.py"))
+    if not has_train_py or not os.path.isdir(os.path.join(host_root, "trainers")):
         raise DropInError(f"{host_root} has no train.py and trainers/: give the root folder of a CoOp-family "
                           "checkout (CoOp, MaPLe, PromptSRC).")
     if os.path.samefile(host_root, source_root):

@@ -25,7 +25,7 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output_dirs", nargs="+", metavar="output_dir",
                         help="folders holding the protocol layouts (e.g. output, and another checkout's output)")
-    parser.add_argument("--out", help="where to write the tables and the plot (default: <first output_dir>/leaderboard)")
+    parser.add_argument("--out", help="where to write the tables and the plot (default: <first folder>/leaderboard)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the seeds every cell should have")
     parser.add_argument("--ci95", action="store_true", help="spread as 1.96 * std / sqrt(n) instead of the std")
     parser.add_argument("--no-published", action="store_true", help="leave out the published rows")
@@ -43,9 +43,9 @@ def summary(runs, unrecognised):
 
 
 def collect_all(output_dirs):
-    """(runs, unrecognised) pooled over the folders; exits with one line on a folder that is missing or holds no
-    run in the protocol layouts."""
-    runs, unrecognised = [], []
+    """(runs, unrecognised, runs per folder) pooled over the folders; exits with one line on a folder that is
+    missing or holds no run in the protocol layouts."""
+    runs, unrecognised, counts = [], [], {}
     for output_dir in output_dirs:
         if not os.path.isdir(output_dir):
             sys.exit(f"{output_dir}: no such folder")
@@ -54,16 +54,19 @@ def collect_all(output_dirs):
             sys.exit(f"No run folders in the protocol layouts under {output_dir} (see harness/results/layout.py).")
         runs += found
         unrecognised += ignored
-    return runs, unrecognised
+        counts[output_dir] = len(found)
+    return runs, unrecognised, counts
 
 
 def main(args):
-    runs, unrecognised = collect_all(args.output_dirs)
+    runs, unrecognised, counts = collect_all(args.output_dirs)
     published = None if args.no_published else load_published()
     tables = Leaderboard(runs, published, args.seeds, args.ci95).tables()
     out_dir = args.out or os.path.join(args.output_dirs[0], "leaderboard")
     paths = write_outputs(tables, out_dir)
     print("\n".join(summary(runs, unrecognised)))
+    if len(counts) > 1:
+        print(f"Runs per folder: {', '.join(f'{folder} {count}' for folder, count in counts.items())}")
     print()
     print(markdown(tables))
     print(f"Written: {', '.join(paths)}")
