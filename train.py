@@ -1,31 +1,64 @@
-"""Train or evaluate a trainer: the CoOp family's train.py, with the same flags, merge order and log."""
-import argparse
-import sys
+"""Train or evaluate a trainer: the CoOp family's train.py, with the same flags, merge order and log.
 
-import torch
+The engine, the trainers and torch are imported once the arguments are parsed (in `setup_cfg` and `main`), so
+that `python train.py --help` and a misplaced flag answer in a moment instead of after torch's start-up.
+"""
+import argparse
+import ast
+import os
+import sys
+from difflib import get_close_matches
+
 import yaml
 
 from harness.config import SUBSAMPLE_CHOICES, extend_cfg
-from harness.errors import ConfigError, EngineUnavailable, UserError
+from harness.errors import ConfigError, UserError
 from harness.protocols import trains_nothing
 from harness.results.logs import set_aside_earlier_attempt
+from harness.results.record import ResultRecord
 from harness.run_folder import lock_output_dir
 
-try:
-    from harness.engine import (
-        DATASET_REGISTRY,
-        TRAINER_REGISTRY,
-        build_trainer,
-        collect_env_info,
-        engine_description,
-        get_cfg_default,
-        set_random_seed,
-        setup_logger,
-    )
-except EngineUnavailable as error:
-    sys.exit(f"Error: {error}")
-from harness.registration import register_all  # noqa: E402
-from harness.results.record import ResultRecord  # noqa: E402
+REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
+EXAMPLE = (
+    "python train.py --root data --seed 1 --trainer MMA --dataset-config-file configs/datasets/eurosat.yaml \\\n"
+    "    --config-file configs/trainers/MMA/vit_b16_ep5.yaml \\\n"
+    "    --output-dir output/base2new/train_base/eurosat/shots_16/MMA/vit_b16_ep5/seed1 \\\n"
+    "    DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base"
+)
+
+
+def trainer_names():
+    """The trainers that have configs: the folders of configs/trainers/."""
+    folder = os.path.join(REPO_ROOT, "configs", "trainers")
+    return sorted(name for name in os.listdir(folder) if os.path.isdir(os.path.join(folder, name)))
+
+
+def dataset_config_names():
+    folder = os.path.join(REPO_ROOT, "configs", "datasets")
+    return sorted(name[: -len(".yaml")] for name in os.listdir(folder) if name.endswith(".yaml"))
+
+
+def backbone_names():
+    """CoOp's backbone names (COOP_BACKBONES of harness/clip/backbones.py) and the tiny one, read from the
+    source so that --help needs neither torch nor open_clip."""
+    with open(os.path.join(REPO_ROOT, "harness", "clip", "backbones.py")) as file:
+        module = ast.parse(file.read())
+    values = {target.id: node.value for node in module.body if isinstance(node, ast.Assign)
+              for target in node.targets if isinstance(target, ast.Name)}
+    return [*ast.literal_eval(values["COOP_BACKBONES"]), ast.literal_eval(values["TINY"])]
+
+
+def help_epilog():
+    return "\n".join([
+        f"trainers (--trainer): {', '.join(trainer_names())}; their configs: configs/trainers/<TRAINER>/*.yaml",
+        f"datasets (--dataset-config-file configs/datasets/<name>.yaml): {', '.join(dataset_config_names())}",
+        f"backbones (--backbone or MODEL.BACKBONE.NAME): {', '.join(backbone_names())}, any open_clip "
+        "architecture, or an hf-hub: id",
+        "KEY VALUE options come last, after every flag.",
+        "",
+        "example (train MMA on EuroSAT's base classes, 16 shots, seed 1):",
+        f"  {EXAMPLE}",
+    ])
 
 
 def print_args(args, cfg):
@@ -92,14 +125,23 @@ def _yacs_message(error):
 def _check_registered(kind, name, registry, flag):
     available = registry.registered_names()
     if name not in available:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, available, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        by_lowercase = {known.lower(): known for known in available}
+        close = get_close_matches(name.lower(), list(by_lowercase), n=1)
+        hint = f" (did you mean {by_lowercase[close[0]]}?)" if close else ""
         raise ConfigError(f"Unknown {kind} {name!r}{hint}; set it with {flag}. Available: {', '.join(available)}.")
 
 
+def _check_no_flag_among_options(opts):
+    misplaced = [item for item in opts if item.startswith("--")]
+    if misplaced:
+        raise ConfigError(f"{misplaced[0]} comes after the KEY VALUE options, where it would be read as a config "
+                          "key: put every flag before the options.")
+
+
 def setup_cfg(args):
+    _check_no_flag_among_options(args.opts)
+    from harness.engine import DATASET_REGISTRY, TRAINER_REGISTRY, get_cfg_default
+
     cfg = extend_cfg(get_cfg_default())
     if args.dataset_config_file:
         _merge_file(cfg, args.dataset_config_file, "--dataset-config-file")
@@ -137,6 +179,10 @@ def check_run_kind(cfg, args):
 
 def main(args):
     cfg = setup_cfg(args)
+    import torch
+
+    from harness.engine import build_trainer, collect_env_info, engine_description, set_random_seed, setup_logger
+
     check_run_kind(cfg, args)
     _lock = lock_output_dir(cfg.OUTPUT_DIR)  # held while this function runs, i.e. for the whole run
     set_aside_earlier_attempt(cfg.OUTPUT_DIR)
@@ -165,7 +211,8 @@ def main(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=help_epilog(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=str, default="", help="path to dataset")
     parser.add_argument("--output-dir", type=str, default="", help="output directory")
     parser.add_argument("--resume", type=str, default="", help="checkpoint directory (from which the training resumes)")
@@ -190,9 +237,12 @@ def build_parser():
 
 
 if __name__ == "__main__":
-    register_all()
+    arguments = build_parser().parse_args()
     try:
-        main(build_parser().parse_args())
+        from harness.registration import register_all
+
+        register_all()
+        main(arguments)
     except UserError as error:
         sys.stdout.flush()
         # On stderr, after a blank line: it stands apart from the configuration dump and the log on stdout.

@@ -23,8 +23,8 @@ def _choose_engine():
     if requested == "bundled":
         return "bundled"
     try:
-        import dassl.engine  # noqa: F401
         import dassl.data  # noqa: F401
+        import dassl.engine  # noqa: F401
     except ImportError as error:
         if requested == "dassl":
             raise EngineUnavailable(
@@ -39,6 +39,7 @@ def _choose_engine():
 ENGINE = _choose_engine()
 
 if ENGINE == "dassl":
+    import torch.optim.lr_scheduler as _torch_schedulers
     from dassl.config import get_cfg_default
     from dassl.data import DataManager, DatasetWrapper
     from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum, build_dataset
@@ -46,15 +47,14 @@ if ENGINE == "dassl":
     from dassl.engine import TRAINER_REGISTRY, SimpleTrainer, TrainerBase, TrainerX, build_trainer
     from dassl.evaluation import EVALUATOR_REGISTRY, build_evaluator
     from dassl.metrics import compute_accuracy
-    from dassl.optim import build_optimizer
     from dassl.optim import build_lr_scheduler as _dassl_build_lr_scheduler
+    from dassl.optim import build_optimizer
     from dassl.utils import (
         AverageMeter,
         MetricMeter,
         Registry,
         check_availability,
         check_isfile,
-        collect_env_info,
         count_num_param,
         listdir_nohidden,
         mkdir_if_missing,
@@ -65,7 +65,6 @@ if ENGINE == "dassl":
         tolist_if_not,
         write_json,
     )
-    import torch.optim.lr_scheduler as _torch_schedulers
 
     if "verbose" in inspect.signature(_torch_schedulers.LRScheduler.__init__).parameters:
         build_lr_scheduler = _dassl_build_lr_scheduler
@@ -73,15 +72,17 @@ if ENGINE == "dassl":
         # Dassl's warmup schedulers pass `verbose`, which this torch no longer accepts: use the bundled
         # implementation of the same schedules (it also keeps checkpoints free of pickled objects).
         from harness.bundled.optim import build_lr_scheduler
-    # Dassl's load_checkpoint retries a failed load with a plain pickle and saves in place: every checkpoint read
-    # and write goes through the bundled functions instead (weights-only reads, atomic writes).
+    # Replaced on Dassl too: Dassl's load_checkpoint retries a failed load with a plain pickle and saves in place
+    # (every checkpoint read and write goes through the bundled weights-only reads and atomic writes); its
+    # collect_env_info lists every installed package through subprocesses (seconds of start-up); and the test loop
+    # is shared so that harness trainers hand its result on (see SimpleTrainer.test).
+    from harness.bundled.tools import collect_env_info
     from harness.bundled.torchtools import (
         load_checkpoint,
         load_pretrained_weights,
         resume_from_checkpoint,
         save_checkpoint,
     )
-    # Dassl's test loop, shared so that harness trainers hand its result on (see SimpleTrainer.test).
     from harness.bundled.trainer import evaluate_split
 else:
     from harness.bundled.config import get_cfg_default

@@ -27,7 +27,7 @@ def lock_output_dir(output_dir):
         raise OutputDirError(f"--output-dir {output_dir}: exists and is not a folder; choose another path.")
     path = os.path.join(output_dir, LOCK_NAME)
     try:
-        lock_file = open(path, "a+")
+        lock_file = open(path, "a+")  # noqa: SIM115  (held open: the lock lasts as long as the file is open)
     except OSError as error:
         raise OutputDirError(f"--output-dir {output_dir}: cannot write into the folder ({error.strerror}); fix its "
                              "permissions or choose another path.") from None

@@ -1,12 +1,14 @@
 """train.py's command line: CoOp's flags and merge order, and one clear line for every kind of bad input."""
 import importlib.util
 import os
+import subprocess
+import sys
 
 import pytest
 
 import train
 from harness.errors import BackboneError, CheckpointError, ConfigError
-from tests.trainer_helpers import build_test_trainer, make_cfg, run_train_py, train_py_args
+from tests.trainer_helpers import REPO_ROOT, build_test_trainer, make_cfg, run_train_py, train_py_args
 
 
 def test_merge_order_is_dataset_yaml_then_method_yaml_then_flags_then_options(demo_root, tmp_path):
@@ -16,7 +18,7 @@ def test_merge_order_is_dataset_yaml_then_method_yaml_then_flags_then_options(de
     assert cfg.TRAINER.MMA.ADAPTER_START == 2             # method YAML over the node's default (5)
     assert cfg.OPTIM.MAX_EPOCH == 3 and cfg.TRAINER.MMA.ADAPTER_DIM == 8  # options over the YAML
     assert cfg.SEED == 0                                   # --seed 0 is a real seed (CoOp ignores it)
-    assert cfg.OUTPUT_DIR == str(tmp_path) and cfg.DATASET.ROOT == str(demo_root)
+    assert str(tmp_path) == cfg.OUTPUT_DIR and str(demo_root) == cfg.DATASET.ROOT
     assert cfg.is_frozen()
 
 
@@ -37,9 +39,31 @@ def test_bad_config_values_are_config_errors_naming_the_key(demo_root, tmp_path,
     assert (expected or "TRAINER.MMA.PREC is 'bf16'; choose one of fp16, fp32, amp") in message
 
 
-def test_unknown_trainer_suggests_the_closest_name(demo_root, tmp_path):
-    with pytest.raises(ConfigError, match=r"Unknown trainer 'ZeroShotCLIP' \(did you mean ZeroshotCLIP\?\)"):
-        make_cfg("ZeroShotCLIP", demo_root, tmp_path, config=os.path.join("configs", "trainers", "MMA", "demo.yaml"))
+@pytest.mark.parametrize("name, closest", [
+    ("ZeroShotCLIP", "ZeroshotCLIP"), ("mma", "MMA"), ("RMAdaptor", "RMAdapter")])
+def test_unknown_trainer_suggests_the_closest_name(demo_root, tmp_path, name, closest):
+    with pytest.raises(ConfigError, match=rf"Unknown trainer '{name}' \(did you mean {closest}\?\)"):
+        make_cfg(name, demo_root, tmp_path, config=os.path.join("configs", "trainers", "MMA", "demo.yaml"))
+
+
+def test_a_flag_after_the_options_is_named_as_misplaced(demo_root, tmp_path):
+    with pytest.raises(ConfigError, match=r"^--eval-only comes after the KEY VALUE options, where it would be read"):
+        make_cfg("MMA", demo_root, tmp_path, opts=["OPTIM.MAX_EPOCH", "3", "--eval-only"])
+
+
+def test_help_lists_trainers_datasets_and_backbones_without_importing_torch():
+    result = subprocess.run([sys.executable, "-X", "importtime", "train.py", "--help"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert not imported & {"torch", "torchvision", "open_clip", "numpy"}
+    help_text = " ".join(result.stdout.split())
+    assert "trainers (--trainer): MMA, RMAdapter, RMMA, ZeroshotCLIP;" in help_text
+    assert "caltech101, demo, dtd, eurosat," in help_text and "example (train MMA" in help_text
+    assert f"{', '.join(train.backbone_names())}, any open_clip architecture" in help_text
+    from harness.clip.backbones import COOP_BACKBONES, TINY
+
+    assert train.backbone_names() == [*COOP_BACKBONES, TINY]
 
 
 def test_unknown_dataset_and_missing_config_file_are_named(demo_root, tmp_path):
@@ -86,5 +110,5 @@ def test_requesting_a_missing_dassl_engine_says_how_to_install_it(tmp_path):
         pytest.skip("the real Dassl is installed here")
     result = run_train_py(["--trainer", "MMA"], env={"DASSL_ENGINE": "dassl"})
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("Error: DASSL_ENGINE=dassl but Dassl cannot be imported")
+    assert result.stderr.lstrip().startswith("Error: DASSL_ENGINE=dassl but Dassl cannot be imported")
     assert "https://github.com/KaiyangZhou/Dassl.pytorch" in result.stderr

@@ -13,7 +13,7 @@ class Logger:
         if fpath is not None:
             mkdir_if_missing(os.path.dirname(fpath))
             # Line-buffered so that a killed run's log still ends at its last printed line.
-            self.file = open(fpath, "w", buffering=1)
+            self.file = open(fpath, "w", buffering=1)  # noqa: SIM115  (open for the process's life)
 
     def write(self, msg):
         self.console.write(msg)

@@ -35,7 +35,7 @@ def build_optimizer(model, optim_cfg, param_groups=None):
         raise ValueError(f"optim must be one of {AVAI_OPTIMS}, but got {name}")
     if param_groups is not None and optim_cfg.STAGED_LR:
         warnings.warn("staged_lr will be ignored, if you need to use staged_lr, "
-                      "please bind it with param_groups yourself.")
+                      "please bind it with param_groups yourself.", stacklevel=2)
     if param_groups is None:
         if optim_cfg.STAGED_LR:
             param_groups = _staged_param_groups(model, optim_cfg)

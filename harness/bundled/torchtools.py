@@ -134,7 +134,7 @@ def _first_line(error):
 
 
 def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
-    with open(os.path.join(fdir, POINTER_FILE), "r") as pointer:
+    with open(os.path.join(fdir, POINTER_FILE)) as pointer:
         fpath = os.path.join(fdir, pointer.readlines()[0].strip("\n"))
     print(f'Loading checkpoint from "{fpath}"')
     checkpoint = load_checkpoint(fpath)
@@ -174,7 +174,7 @@ def load_pretrained_weights(model, weight_path):
     model_dict.update(matched)
     model.load_state_dict(model_dict)
     if not matched:
-        warnings.warn(f"Cannot load {weight_path} (check the key names manually)")
+        warnings.warn(f"Cannot load {weight_path} (check the key names manually)", stacklevel=2)
     else:
         print(f"Successfully loaded pretrained weights from {weight_path}")
         if discarded:

@@ -165,7 +165,7 @@ class TrainerBase:
         self.start_epoch = start_epoch
         self.max_epoch = max_epoch
         self.before_train()
-        for self.epoch in range(self.start_epoch, self.max_epoch):
+        for self.epoch in range(self.start_epoch, self.max_epoch):  # noqa: B020  (Dassl's loop sets the attribute)
             self.before_epoch()
             self.run_epoch()
             self.after_epoch()
@@ -321,7 +321,7 @@ class TrainerX(SimpleTrainer):
         print_freq = self.cfg.TRAIN.PRINT_FREQ
 
         end = time.time()
-        for self.batch_idx, batch in enumerate(self.train_loader_x):
+        for self.batch_idx, batch in enumerate(self.train_loader_x):  # noqa: B020  (as Dassl's run_epoch)
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
             batch_time.update(time.time() - end)

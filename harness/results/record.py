@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import yaml
 
@@ -103,7 +103,7 @@ class ResultRecord:
             "load_epoch": args.load_epoch if args.eval_only else None,
             "wall_time_s": round(time.time() - process_start_time(), 2),
             **peak_memory(self.trainer.device),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
 
