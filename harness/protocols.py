@@ -139,7 +139,10 @@ class Run:
 
     @property
     def finished(self):
-        return os.path.isfile(self.record_path)
+        """Whether the run holds a valid record (an invalid one is reported in one line and counts as unfinished)."""
+        from harness.results.record import record_is_valid  # imported here: record reads layouts built on this module
+
+        return record_is_valid(self.output_dir)
 
     def arguments(self, data_root):
         """train.py's arguments, in the order CoOp's scripts pass them."""

@@ -81,9 +81,9 @@ def test_a_job_cancelled_mid_training_is_finished_by_launching_again(slurm_env, 
     array = launch(slurm_env, demo_root, output, ["MMA"], [1])
     wait_until(lambda: log_reaches(train_dir, "epoch [3/20]"), 300, "training to reach epoch 3")
     subprocess.run(["scancel", array], env=slurm_env, check=True)
-    wait_until(lambda: states(output, ["MMA"], [1])[train_dir].state == FAILED, 120, "the cancel to show")
+    wait_until(lambda: "CANCELLED" in states(output, ["MMA"], [1])[train_dir].detail, 120, "the cancel to show")
     cancelled = states(output, ["MMA"], [1])
-    assert "CANCELLED" in cancelled[train_dir].detail
+    assert cancelled[train_dir].state == FAILED
     assert cancelled[test_dir].state in (FAILED, NOT_STARTED)
     assert not os.path.exists(os.path.join(train_dir, "metrics.json"))
 

@@ -10,6 +10,7 @@ resume), an evaluation runs from the start.
 """
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -97,7 +98,10 @@ class ChainRunner:
         if returncode == 0 and run.finished:
             self.on_event("finished", run, f"{seconds:.1f} s")
             return RunOutcome(run, "finished", seconds)
-        error = last_error_line(output_path) or f"train.py exited with {returncode}"
+        if returncode < 0:
+            error = f"train.py was killed by {signal.Signals(-returncode).name}"
+        else:
+            error = last_error_line(output_path) or f"train.py exited with {returncode}"
         if returncode == 0:
             error = f"train.py exited 0 but wrote no valid {os.path.basename(run.record_path)}; {error}"
         write_json_atomic({"returncode": returncode, "error": error, "output": output_path,

@@ -54,7 +54,10 @@ def run_state(run, slurm_task=None, slurm_state=None, in_progress=False):
         return RunState(run, RUNNING, f"pid {marker['pid']} on {marker['host']}")
     failure = read_marker(run, FAILED_NAME)
     if failure is not None:
-        return RunState(run, FAILED, failure.get("error", ""), failure.get("log") or failure.get("output", ""))
+        error = failure.get("error", "")
+        if slurm_state is not None and slurm_state != "COMPLETED":
+            error = f"Slurm task {slurm_task} {slurm_state}: {error}"
+        return RunState(run, FAILED, error, failure.get("log") or failure.get("output", ""))
     if not os.path.isdir(run.output_dir) or not os.listdir(run.output_dir):
         if slurm_state is not None:
             return RunState(run, FAILED, f"Slurm task {slurm_task} ended {slurm_state} before this run started",
