@@ -70,6 +70,7 @@ def test_unreadable_image_is_named_with_its_entry(tmp_path):
     broken.write_bytes(b"not a jpeg")
     message = load_error(tmp_path, "demo")
     assert str(broken) in message and "unreadable" in message and "test[21]" in message
+    assert f"fix: delete {tmp_path / 'demo'}; it is generated again on first use" in message
 
 
 def test_a_label_with_two_class_names_is_an_error(tmp_path):

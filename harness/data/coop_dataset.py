@@ -201,5 +201,5 @@ class CoOpDataset(DatasetBase):
                 origin = next(item.origin for items in entries.values() for item in items if item.impath == impath)
                 raise DatasetError(
                     f"{cls.__name__}: image {impath} is {problem}, from {origin}; "
-                    f"list all bad images with: {cls.check_command(root)}"
+                    f"fix: {cls.bad_image_fix(root)}; list all bad images with: {cls.check_command(root)}"
                 )

@@ -90,7 +90,7 @@ def bad_image_message(cfg, item, problem):
     root = data_root(cfg)
     origin = split_entry_of(dataset, os.path.join(root, dataset.dataset_dir), item.impath)
     return (f"{dataset.__name__}: image {item.impath} is {problem}, from {origin or where}; fix: "
-            f"{dataset.bad_image_fix(root)}, and list every bad image with: {dataset.check_command(root)}")
+            f"{dataset.bad_image_fix(root)}; list all bad images with: {dataset.check_command(root)}")
 
 
 def split_entry_of(dataset, dataset_dir, impath):
