@@ -194,7 +194,7 @@ def _training_run(selection, trainer, config, dataset, seed, output_dir, opts):
 
 
 def _evaluation_run(selection, training, dataset, output_dir, opts):
-    common = dict(eval_only=True, config_dir=selection.config_dir)
+    common = {"eval_only": True, "config_dir": selection.config_dir}
     if trains_nothing(training.trainer):
         return Run(output_dir, dataset, training.seed, training.trainer, training.config, tuple(opts), **common)
     load_epoch = selection.load_epoch or max_epoch(training.trainer, training.config, selection.config_dir)

@@ -41,7 +41,8 @@ def metrics(run_dir):
 def same_metrics(output, reference, trainers=SWEEP_TRAINERS, seeds=SWEEP_SEEDS):
     """{run folder (relative): (metrics, reference metrics)} for every run whose metrics differ."""
     differing = {}
-    for run_dir, reference_dir in zip(demo_run_dirs(output, trainers, seeds), demo_run_dirs(reference, trainers, seeds)):
+    pairs = zip(demo_run_dirs(output, trainers, seeds), demo_run_dirs(reference, trainers, seeds))
+    for run_dir, reference_dir in pairs:
         found, expected = metrics(run_dir), metrics(reference_dir)
         if found != expected:
             differing[os.path.relpath(run_dir, str(output))] = (found, expected)

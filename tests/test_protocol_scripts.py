@@ -15,8 +15,9 @@ from collections import Counter
 import pytest
 import torch
 
+from harness.protocols import CROSS_DATASET_TARGETS, DOMAIN_GENERALIZATION_TARGETS
 from harness.results.collect import collect_runs
-from harness.results.layout import CROSS_DATASET_TARGETS, DOMAIN_GENERALIZATION_TARGETS, parse_run_dir
+from harness.results.layout import parse_run_dir
 from tests.sweep_helpers import METRICS, SWEEP_SEEDS
 from tests.trainer_helpers import REPO_ROOT
 

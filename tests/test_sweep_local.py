@@ -75,7 +75,8 @@ def broken_config_dir(tmp_path):
     """A user config folder whose MMA config fails at train time (a precision that does not exist)."""
     folder = tmp_path / "my_configs" / "trainers" / "MMA"
     folder.mkdir(parents=True)
-    content = open(os.path.join(REPO_ROOT, "configs", "trainers", "MMA", "demo.yaml")).read()
+    with open(os.path.join(REPO_ROOT, "configs", "trainers", "MMA", "demo.yaml")) as file:
+        content = file.read()
     (folder / "demo.yaml").write_text(content + "\nTRAINER:\n  MMA:\n    PREC: fp8\n")
     return tmp_path / "my_configs"
 

@@ -102,7 +102,8 @@ def test_a_preempted_job_is_requeued_and_resumes(slurm_env, serial_sweep, demo_r
     array = launch(slurm_env, demo_root, output, ["MMA"], [2])
     wait_until(lambda: log_reaches(train_dir, "epoch [3/20]"), 300, "training to reach epoch 3")
     # The signal Slurm sends before a time limit or a preemption (submitit's --signal=USR2@90).
-    subprocess.run(["scancel", "--signal=USR2", f"{array}_0"], env=slurm_env, check=True)
+    (task,) = submitted_tasks(str(output)).values()
+    subprocess.run(["scancel", "--signal=USR2", task], env=slurm_env, check=True)
     wait_until(lambda: settled(output, ["MMA"], [2]) and os.path.exists(os.path.join(train_dir, "metrics.json")),
                600, "the requeued job to finish")
     history = subprocess.run(["sacct", "-n", "-D", "-X", "-P", "-o", "State", "-j", array], env=slurm_env,

@@ -20,9 +20,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from harness.protocols import (  # noqa: F401  (re-exported: the readers' names for the protocols)
+from harness.protocols import (
     BASE2NEW,
-    BASE2NEW_DATASETS,
     CROSS_DATASET,
     CROSS_DATASET_SOURCE,
     CROSS_DATASET_TARGETS,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.results.layout import (
+from harness.protocols import (
     BASE2NEW,
     BASE2NEW_DATASETS,
     CROSS_DATASET,

@@ -61,7 +61,7 @@ class ChainRunner:
         self.environment = environment or {}
         self.on_event = on_event or (lambda event, run, detail: None)
 
-    def run_job(self, job, prerequisite_message=None):
+    def run_job(self, job):
         """Run the job's runs in order; stop at the first failure (later runs need its checkpoint)."""
         outcomes = []
         for run in job.runs:
