@@ -25,7 +25,7 @@ def test_the_record_holds_the_final_tests_numbers_and_the_runs_identity(demo_roo
     assert 0 <= fields["macro_f1"] <= 100
     assert {k: fields[k] for k in ("trainer", "dataset", "protocol", "subsample", "shots", "seed", "backbone")} == {
         "trainer": "ZeroshotCLIP", "dataset": "Demo", "protocol": "base2new", "subsample": "new", "shots": 16,
-        "seed": 2, "backbone": "tiny"}
+        "seed": 2, "backbone": "tiny-demo"}
     assert fields["engine"] == ENGINE and fields["eval_only"] is True and fields["load_epoch"] is None
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
     assert fields["commit"] == (head or "unknown")

@@ -277,7 +277,7 @@ def test_consistency_targets_are_frozen_clip_on_the_same_batch_and_the_adapted_p
     trainer = rmadapter(demo_root, tmp_path, "TRAINER.RMADAPTER.ADAPTER_START", str(start))
     trainer.set_model_mode("train")
     model, adapter = trainer.model, trainer.model.adapter
-    zero_shot = AdaptedCLIP(load_clip("tiny"), model.prompts).eval()
+    zero_shot = AdaptedCLIP(load_clip(trainer.cfg.MODEL.BACKBONE.NAME), model.prompts).eval()
     image, _ = batch()
 
     with adapter.recording_reconstruction() as token_errors:
@@ -304,7 +304,7 @@ def test_frozen_text_target_is_zero_shot_clip_computed_once(demo_root, tmp_path)
     target = trainer.frozen_text_features()
     trainer.forward_backward({"img": image, "label": label})
     assert trainer.frozen_text_features() is target
-    zero_shot = AdaptedCLIP(load_clip("tiny"), trainer.model.prompts).eval()
+    zero_shot = AdaptedCLIP(load_clip(trainer.cfg.MODEL.BACKBONE.NAME), trainer.model.prompts).eval()
     assert torch.equal(target, zero_shot.text_features())
 
 
@@ -339,7 +339,7 @@ def test_evaluation_never_runs_the_reconstruction_branch_and_gives_mmas_logits(t
     mma_adapter = MultiModalAdapter(64, 64, 4, 2, 4, 32, 0.1)
     mma_adapter.load_state_dict({k: v for k, v in trained.model.adapter.state_dict().items()
                                  if not k.startswith("reconstruction.")})
-    as_mma = AdaptedCLIP(load_clip("tiny"), trained.model.prompts, mma_adapter).eval()
+    as_mma = AdaptedCLIP(load_clip(trained.cfg.MODEL.BACKBONE.NAME), trained.model.prompts, mma_adapter).eval()
 
     def fail(*args):
         raise AssertionError("the reconstruction branch ran at evaluation")
@@ -354,7 +354,9 @@ def test_evaluation_never_runs_the_reconstruction_branch_and_gives_mmas_logits(t
 
 def test_demo_run_learns_the_base_classes_and_its_checkpoint_evaluates_new_classes(trained, demo_root, tmp_path):
     zero_shot = build_test_trainer("ZeroshotCLIP", demo_root, tmp_path / "zs", opts=TRAIN_BASE)
-    assert trained.test() > zero_shot.test() + 30
+    # The demo backbone is pretrained: zero-shot CLIP is already well above chance on the base classes, and
+    # training on them raises it further.
+    assert trained.test() > zero_shot.test()
 
     on_new = build_test_trainer("RMAdapter", demo_root, tmp_path / "new",
                                 opts=["DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "new"])

@@ -1,7 +1,8 @@
 """Build a frozen CLIP (open_clip modules) from `MODEL.BACKBONE.NAME` and `MODEL.BACKBONE.WEIGHTS`.
 
 NAME is one of CoOp's names (ViT-B/16, ViT-B/32, ViT-L/14, ViT-L/14@336px), any open_clip architecture
-(e.g. ViT-B-16), an `hf-hub:org/repo` id, or `tiny` (a 4-layer CLIP for tests and the demo).
+(e.g. ViT-B-16), an `hf-hub:org/repo` id, `tiny` (a randomly initialised 4-layer CLIP, for tests that need speed
+only) or `tiny-demo` (the same CLIP pretrained on the demo's kind of images, harness/clip/demo_pretraining.py).
 WEIGHTS says where the weights come from:
   ""        the OpenAI checkpoint file where OpenAI's clip package caches it (~/.cache/clip/<file>.pt,
             or $CLIP_CACHE_DIR/<file>.pt): the file CoOp-family users already have;
@@ -24,6 +25,7 @@ import torch
 from open_clip.factory import load_state_dict
 from open_clip.pretrained import get_pretrained_url
 
+from harness.clip.demo_pretraining import pretrained_demo_state_dict
 from harness.errors import BackboneError
 
 COOP_BACKBONES = {
@@ -33,6 +35,7 @@ COOP_BACKBONES = {
     "ViT-L/14@336px": "ViT-L-14-336",
 }
 TINY = "tiny"
+TINY_DEMO = "tiny-demo"
 RANDOM_WEIGHTS = "random"
 # The tiny backbone stands in for pretrained weights: the same model in every run, whatever the seed.
 TINY_WEIGHT_SEED = 0
@@ -190,6 +193,13 @@ def load_clip(name, weights=""):
         if weights not in ("", RANDOM_WEIGHTS):
             raise BackboneError("The tiny backbone is randomly initialised: leave MODEL.BACKBONE.WEIGHTS empty.")
         return _random_clip(TINY, seed=TINY_WEIGHT_SEED)
+    if name == TINY_DEMO:
+        if weights:
+            raise BackboneError("The tiny-demo backbone brings its own pretrained weights: leave "
+                                "MODEL.BACKBONE.WEIGHTS empty (or use NAME tiny for random weights).")
+        model = _random_clip(TINY, seed=TINY_WEIGHT_SEED)
+        model.load_state_dict(pretrained_demo_state_dict(model))
+        return model
     if name in COOP_BACKBONES:
         return _load_coop_backbone(name, weights)
     if name.startswith("hf-hub:"):
@@ -197,7 +207,7 @@ def load_clip(name, weights=""):
     if name in open_clip.list_models():
         return _load_open_clip_backbone(name, weights)
     raise BackboneError(
-        f"Unknown backbone MODEL.BACKBONE.NAME={name!r}: use one of {sorted(COOP_BACKBONES)}, '{TINY}', "
+        f"Unknown backbone MODEL.BACKBONE.NAME={name!r}: use one of {sorted(COOP_BACKBONES)}, '{TINY}', '{TINY_DEMO}', "
         "an open_clip architecture (open_clip.list_models()), or an hf-hub:org/repo id."
     )
 

@@ -74,10 +74,17 @@ def draw_shape(draw, shape, cx, cy, r, colour):
 def render(label, split, index):
     """The PIL image for (class label, split, index): jittered position, size and colour, plus pixel noise."""
     import numpy as np
-    from PIL import Image, ImageDraw
 
     _, colour, shape = SHAPE_CLASSES[label]
-    rng = np.random.default_rng([label, SPLIT_SEEDS[split], index])
+    return render_shape(colour, shape, np.random.default_rng([label, SPLIT_SEEDS[split], index]))
+
+
+def render_shape(colour, shape, rng):
+    """A PIL image of `shape` in `colour` (RGB) drawn with the numpy generator `rng`: any colour-shape pair, as
+    the demo CLIP's pretraining (harness/clip/demo_pretraining.py) draws them."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
     r = int(rng.integers(8, 12))
     cx, cy = (IMAGE_SIZE / 2 + rng.integers(-4, 5, size=2)).tolist()
     jittered = tuple(int(np.clip(c + rng.integers(-20, 21), 0, 255)) for c in colour)
