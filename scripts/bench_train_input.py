@@ -18,7 +18,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch
 from bench_eval_input import config, write_tree
 
-import harness.engine  # noqa: F401  (first: makes torchvision importable)
 from harness.data.image_probe import read_image
 from harness.data.loaders import HarnessDatasetWrapper
 from harness.engine import Datum, build_transform
