@@ -23,8 +23,8 @@ def _choose_engine():
     if requested == "bundled":
         return "bundled"
     try:
-        import dassl.data  # noqa: F401
-        import dassl.engine  # noqa: F401
+        import dassl.data
+        import dassl.engine  # noqa: F401  (imported to learn whether Dassl works, not only whether it is there)
     except ImportError as error:
         if requested == "dassl":
             raise EngineUnavailable(
@@ -120,6 +120,51 @@ else:
         evaluate_split,
     )
     from harness.bundled.transforms import build_transform
+
+
+# The engine's API: Dassl's names (from either engine), the chosen engine and its description.
+__all__ = [
+    "ENGINE",
+    "engine_description",
+    "AverageMeter",
+    "DATASET_REGISTRY",
+    "DataManager",
+    "DatasetBase",
+    "DatasetWrapper",
+    "Datum",
+    "EVALUATOR_REGISTRY",
+    "MetricMeter",
+    "Registry",
+    "SimpleTrainer",
+    "TRAINER_REGISTRY",
+    "TrainerBase",
+    "TrainerX",
+    "build_dataset",
+    "build_evaluator",
+    "build_lr_scheduler",
+    "build_optimizer",
+    "build_trainer",
+    "build_transform",
+    "check_availability",
+    "check_isfile",
+    "collect_env_info",
+    "compute_accuracy",
+    "count_num_param",
+    "evaluate_split",
+    "get_cfg_default",
+    "listdir_nohidden",
+    "load_checkpoint",
+    "load_pretrained_weights",
+    "mkdir_if_missing",
+    "read_image",
+    "read_json",
+    "resume_from_checkpoint",
+    "save_checkpoint",
+    "set_random_seed",
+    "setup_logger",
+    "tolist_if_not",
+    "write_json",
+]
 
 
 def engine_description():
