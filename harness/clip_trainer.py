@@ -200,11 +200,18 @@ class CLIPAdapterTrainer(TrainerX):
 
     def restore_checkpoint(self, name, checkpoint, path):
         print(f'Loading checkpoint from "{path}"')
-        self._models[name].load_state_dict(checkpoint["state_dict"])
-        print("Loaded model weights")
-        if self._optims[name] is not None and checkpoint.get("optimizer") is not None:
-            self._optims[name].load_state_dict(checkpoint["optimizer"])
-            print("Loaded optimizer")
+        try:
+            self._models[name].load_state_dict(checkpoint["state_dict"])
+            print("Loaded model weights")
+            if self._optims[name] is not None and checkpoint.get("optimizer") is not None:
+                self._optims[name].load_state_dict(checkpoint["optimizer"])
+                print("Loaded optimizer")
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise CheckpointError(
+                f"{path} does not match the {self.cfg.TRAINER.NAME} adapter built from this config "
+                f"({str(error).splitlines()[0][:200]}): resume with the config it was trained with, or train into "
+                "another --output-dir."
+            ) from None
         if self._scheds[name] is not None and checkpoint.get("scheduler") is not None:
             self._scheds[name].load_state_dict(checkpoint["scheduler"])
             print("Loaded scheduler")

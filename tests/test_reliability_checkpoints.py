@@ -66,6 +66,14 @@ def test_a_checkpoint_of_another_trainer_is_refused_by_name(mma_trainer, demo_ro
         rmadapter.load_model(str(tmp_path), epoch=1)
 
 
+def test_resuming_with_another_adapter_config_is_one_line(mma_trainer, demo_root, tmp_path):
+    save_adapter(mma_trainer, tmp_path, epoch=1)
+    smaller = build_test_trainer("MMA", demo_root, tmp_path, opts=["TRAINER.MMA.ADAPTER_DIM", "8"])
+    with pytest.raises(CheckpointError, match=r"model\.pth\.tar-1 does not match the MMA adapter built from this "
+                                              r"config \(Error\(s\) in loading state_dict"):
+        smaller.resume_model_if_exist(str(tmp_path))
+
+
 def test_a_checkpoint_written_by_dassl_with_a_pickled_scheduler_loads_for_evaluation(mma_trainer, tmp_path):
     """Dassl's warmup scheduler saves its successor object (holding its optimizer), as the official MMA code's
     checkpoints do; the weights load, nothing else of the pickle is used."""
