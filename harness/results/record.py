@@ -30,7 +30,7 @@ RECORD_NAME = "metrics.json"
 SCHEMA_VERSION = 1
 # Keys that say where files are, not what ran; SEED is its own field, so the seeds of one experiment share
 # a hash (the leaderboard flags seeds whose configs differ).
-HASH_EXCLUDED_KEYS = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "SEED")
+HASH_EXCLUDED_KEYS = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "DATASET.TEST_IMAGE_CACHE", "SEED")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _IMPORTED = time.time()  # the start of wall time where /proc cannot tell when the process started
 # Fields every record must hold, with their types, for the run to count as finished.
