@@ -1,5 +1,8 @@
 """Exact resume: a train.py run killed with SIGKILL at any point and started again with the same command ends
-with the metrics and the adapter tensors of an uninterrupted run, bit for bit (CPU)."""
+with the metrics and the adapter tensors of an uninterrupted run, bit for bit (CPU).
+
+The runs use the engine DASSL_ENGINE selects: run this file with the real Dassl's Python and DASSL_ENGINE=dassl
+to check that engine."""
 import json
 import os
 import re
