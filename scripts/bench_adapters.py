@@ -29,11 +29,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = "MMA"
 
 
-def benchmark_config(trainer_name, config_name, prec, opts=()):
+def benchmark_config(trainer_name, config_name, prec, opts=(), weights="random"):
     cfg = extend_cfg(get_cfg_default())
     cfg.merge_from_file(os.path.join(REPO_ROOT, "configs", "trainers", trainer_name, f"{config_name}.yaml"))
     node = cfg.TRAINER[TRAINER_REGISTRY.get(trainer_name).config_node]
-    cfg.merge_from_list(["TRAINER.NAME", trainer_name, "MODEL.BACKBONE.WEIGHTS", "random", *opts])
+    cfg.merge_from_list(["TRAINER.NAME", trainer_name, "MODEL.BACKBONE.WEIGHTS", weights, *opts])
     if prec:
         node.PREC = prec
     cfg.freeze()
@@ -56,21 +56,27 @@ def build_model_only(trainer_name, cfg, classnames, device):
     return trainer
 
 
-def measure(trainer_name, cfg, num_classes, batch_size, steps, device):
+def measure(trainer_name, cfg, num_classes, batch_size, steps, device, eval_batch_size=None, train=True):
+    """(training ms/image, evaluation ms/image, peak training MiB on CUDA); `train=False` times evaluation only."""
     classnames = [f"class number {i}" for i in range(num_classes)]
     trainer = build_model_only(trainer_name, cfg, classnames, device)
     size = image_size(trainer.model.clip)
+    eval_batch_size = eval_batch_size or batch_size
     batch = {"img": torch.randn(batch_size, 3, size, size, device=device),
              "label": torch.randint(0, num_classes, (batch_size,), device=device)}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    trainer.set_model_mode("train")
-    train_seconds = median_seconds(lambda: trainer.forward_backward(batch), steps, device)
-    peak_memory = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
+    train_seconds = peak_memory = float("nan")
+    if train:
+        trainer.set_model_mode("train")
+        train_seconds = median_seconds(lambda: trainer.forward_backward(batch), steps, device)
+        if device.type == "cuda":
+            peak_memory = torch.cuda.max_memory_allocated() / 2**20
     trainer.set_model_mode("eval")
+    eval_images = torch.randn(eval_batch_size, 3, size, size, device=device)
     with torch.no_grad():
-        eval_seconds = median_seconds(lambda: trainer.model_inference(batch["img"]), steps, device)
-    return 1000 * train_seconds / batch_size, 1000 * eval_seconds / batch_size, peak_memory
+        eval_seconds = median_seconds(lambda: trainer.model_inference(eval_images), steps, device)
+    return 1000 * train_seconds / batch_size, 1000 * eval_seconds / eval_batch_size, peak_memory
 
 
 def main():
