@@ -170,9 +170,11 @@ def check_run_kind(cfg, args):
             raise ConfigError(f"--eval-only without --model-dir would evaluate an untrained {trainer} adapter: pass "
                               "--model-dir <training run> (and --load-epoch), or --eval-untrained if that is meant.")
         return
+    if args.no_train:
+        return
     if trains_nothing(trainer):
         raise ConfigError(f"{trainer} trains nothing: run it with --eval-only (as the protocol scripts do).")
-    if not args.no_train and cfg.OPTIM.MAX_EPOCH < 1:
+    if cfg.OPTIM.MAX_EPOCH < 1:
         raise ConfigError(f"OPTIM.MAX_EPOCH is {cfg.OPTIM.MAX_EPOCH}: a training run needs at least 1 epoch (to "
                           "evaluate the untrained adapter, use --eval-only --eval-untrained).")
 

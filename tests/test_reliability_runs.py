@@ -55,6 +55,7 @@ def test_eval_only_without_model_dir_needs_an_explicit_opt_in_for_adapters(demo_
 def test_a_trainer_that_trains_nothing_refuses_a_training_run(demo_root, tmp_path):
     with pytest.raises(ConfigError, match=r"ZeroshotCLIP trains nothing: run it with --eval-only"):
         check_run_kind("ZeroshotCLIP", demo_root, tmp_path)
+    check_run_kind("ZeroshotCLIP", demo_root, tmp_path, extra=["--no-train"])  # builds it, trains nothing
 
 
 def test_zero_epochs_is_refused_for_a_training_run(demo_root, tmp_path):
