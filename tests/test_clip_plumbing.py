@@ -185,6 +185,7 @@ def test_cached_text_features_follow_the_branches_state():
         adapted = model.text_features()
         with branches_disabled(model.clip):
             frozen = model.text_features()
-            assert torch.equal(frozen, torch.nn.functional.normalize(encode_text(model.clip, model.prompt_tokens), dim=-1))
+            plain = encode_text(model.clip, model.prompt_tokens)
+            assert torch.equal(frozen, torch.nn.functional.normalize(plain, dim=-1))
         assert not torch.equal(frozen, adapted)
         assert torch.equal(model.text_features(), adapted)
