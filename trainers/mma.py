@@ -4,8 +4,9 @@ Per adapted block k (START..END, numbered as in harness/clip/towers.py: 1..depth
 towers: a text adapter (down d->r + ReLU, up r->d), a visual adapter (same with the visual width) and a shared
 r->r layer + ReLU used by both towers at that block. Each adapter is a parallel branch that reads the block's own
 (frozen) ln_1 of the block input and is added to the block output on every token, scaled by s = ADAPTER_SCALE.
-Slot 0, used only when START is 0, adapts the embeddings: the raw token embeddings (text) and the output of ln_pre (visual), without the
-gradient-scale trick. State-dict keys match the official checkpoints (`text_adapter.{k}.down.0.weight`, ...).
+Slot 0, used only when START is 0, adapts the embeddings: the raw token embeddings (text) and the output of ln_pre
+(visual), without the gradient-scale trick. State-dict keys match the official checkpoints
+(`text_adapter.{k}.down.0.weight`, ...).
 """
 from collections import OrderedDict
 from functools import partial
