@@ -185,3 +185,18 @@ def test_imagenet_index_is_cached_and_rebuilt_when_images_change(tmp_path, capsy
     rebuilt = build_seeded(dataset_cfg(tmp_path, "imagenet"))
     assert "Saved preprocessed index" in capsys.readouterr().out
     assert len(rebuilt.test) == len(first.test) - 1
+
+
+def test_a_hand_edited_imagenet_index_is_listed_again(tmp_path, capsys):
+    TREES["imagenet"][0](str(tmp_path))
+    first = build_seeded(dataset_cfg(tmp_path, "imagenet"))
+    index_path = tmp_path / "imagenet" / "preprocessed.json"
+    content = json.loads(index_path.read_text())
+    listing = next(iter(content["listings"].values()))
+    folder = next(iter(listing))
+    listing[folder] = listing[folder][:-1] + ["gone.JPEG"]  # the folders' mtimes still match
+    index_path.write_text(json.dumps(content))
+    capsys.readouterr()
+    again = build_seeded(dataset_cfg(tmp_path, "imagenet"))
+    assert "was edited (its listings do not match their digest); listing the folders again" in capsys.readouterr().out
+    assert [d.impath for d in again.train_x] == [d.impath for d in first.train_x]
