@@ -164,3 +164,26 @@ def test_entries_follow_the_umask(data_root, tmp_path):
     finally:
         os.umask(previous)
     assert {os.stat(path).st_mode & 0o777 for path in entry_files(tmp_path / "cache")} == {0o664}
+
+
+def test_prepare_cache_fills_val_and_test_and_lists_images_that_do_not_decode(data_root, tmp_path, capsys):
+    from datasets import prepare_cache
+
+    broken = data_root / "demo" / "images" / "pink_frame" / "test_07.jpg"
+    broken.write_bytes(broken.read_bytes()[:200])
+    config = os.path.join(REPO_ROOT, "configs", "trainers", "ZeroshotCLIP", "demo.yaml")
+    code = prepare_cache.main(["demo", "--root", str(data_root), "--config-file", config, "--jobs", "1",
+                               *cache_opts(tmp_path / "cache")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "  unreadable (OSError: " in out and f"{broken}" in out
+    assert f"Test-image cache {tmp_path / 'cache'} holds 139 entries" in out
+    assert "1 image(s) could not be decoded (listed above)" in out
+
+
+def test_a_cache_folder_that_cannot_be_created_is_not_used_and_the_run_goes_on(data_root, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    images = images_of(data_root, tmp_path, tmp_path / "a_file" / "cache")
+    assert f"Test-image cache: not used (its folder {tmp_path / 'a_file' / 'cache'} cannot be created" in \
+        capsys.readouterr().out
+    assert torch.equal(images, images_of(data_root, tmp_path, "off"))
