@@ -187,3 +187,16 @@ def test_a_cache_folder_that_cannot_be_created_is_not_used_and_the_run_goes_on(d
     assert f"Test-image cache: not used (its folder {tmp_path / 'a_file' / 'cache'} cannot be created" in \
         capsys.readouterr().out
     assert torch.equal(images, images_of(data_root, tmp_path, "off"))
+
+
+def test_a_full_disk_while_storing_leaves_no_entry_and_the_run_goes_on(data_root, tmp_path, monkeypatch):
+    import harness.data.test_image_cache as cache_module
+
+    def disk_full(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module.os, "replace", disk_full)
+    images = images_of(data_root, tmp_path, tmp_path / "cache")
+    monkeypatch.undo()
+    assert torch.equal(images, images_of(data_root, tmp_path, "off"))
+    assert [name for _, _, names in os.walk(tmp_path / "cache") for name in names] == []

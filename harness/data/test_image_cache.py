@@ -177,6 +177,7 @@ class TestImageCache:
         self.data_root = data_root
         self.transform = transform
         self.transform_json = json.dumps(transform, sort_keys=True)
+        self.file_mode = created_file_mode()
 
     def pixels(self, impath, preprocess):
         """preprocess(image at `impath`), a uint8 array, from its entry, (re)built where it does not match."""
@@ -232,12 +233,13 @@ class TestImageCache:
             with os.fdopen(descriptor, "wb") as file:
                 file.write(MAGIC + HEADER_LENGTH.pack(len(header)) + header)
                 file.write(pixels.tobytes())
-            os.chmod(temp_path, created_file_mode())
+            os.chmod(temp_path, self.file_mode)
             os.replace(temp_path, path)  # no fsync: an entry lost in a crash fails its check and is rebuilt
-        except BaseException:
+        except BaseException as error:
             if os.path.exists(temp_path):
                 os.remove(temp_path)
-            raise
+            if not isinstance(error, OSError):  # e.g. a full disk: the run goes on, this entry is not stored
+                raise
 
 
 def _parse_entry(content):
