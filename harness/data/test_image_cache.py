@@ -10,8 +10,11 @@ the transform. It holds a header, the key (that relative path, the image's size 
 of the resize and the crop, the Pillow and torchvision versions), the pixels' shape and CRC-32, then the raw
 pixels. An entry whose key does not match the image and transform now is rebuilt, one whose pixels fail their
 check is rebuilt with a line saying so; neither is ever used. Entries are written to a temporary file and
-renamed into place, so processes filling the cache at once never read a partial entry. Raw pixels were chosen
-by measurement (scripts/bench_eval_input.py): reading them is the fastest and a crop costs 150 KB at 224 px.
+renamed into place, so processes filling the cache at once never read a partial entry.
+
+Raw pixels were chosen by measurement (scripts/bench_eval_input.py, 224 px crops of 500x375 JPEGs): reading one
+back took 0.055 ms raw, 0.89 ms with zlib (level 1, 8% smaller) and 2.1 ms as PNG (35% smaller), where decoding
+and resizing the JPEG takes about 5 ms; an entry is 147 KiB, so ImageNet's 50,000 test images take 7.2 GiB.
 """
 import hashlib
 import json
@@ -46,8 +49,7 @@ def cache_folder(cfg):
 
 
 def split_test_transform(transform):
-    """(resize, crop, after) of Dassl's test transform Compose([Resize(int), CenterCrop, ToTensor, *after]), or None.
-    """
+    """(resize, crop, after) of Dassl's test transform Compose([Resize, CenterCrop, ToTensor, *after]), or None."""
     from torchvision.transforms import CenterCrop, Compose, Resize, ToTensor
 
     steps = getattr(transform, "transforms", None)
