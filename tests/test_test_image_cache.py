@@ -200,3 +200,12 @@ def test_a_full_disk_while_storing_leaves_no_entry_and_the_run_goes_on(data_root
     monkeypatch.undo()
     assert torch.equal(images, images_of(data_root, tmp_path, "off"))
     assert [name for _, _, names in os.walk(tmp_path / "cache") for name in names] == []
+
+
+
+def test_a_cache_that_cannot_be_written_is_read_and_the_start_line_says_so(data_root, tmp_path, capsys, monkeypatch):
+    images_of(data_root, tmp_path, tmp_path / "cache")
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for a colleague's read-only cache
+    capsys.readouterr()
+    loader_of(data_root, tmp_path, tmp_path / "cache")
+    assert "(100 entries, 0.3 MiB, read-only: images not in it are decoded every time)" in capsys.readouterr().out

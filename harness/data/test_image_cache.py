@@ -110,7 +110,8 @@ def describe_cache(cfg, test_transform):
         return (f"Test-image cache: not used (its folder {folder} cannot be created; "
                 f"set {CONFIG_KEY} or ${CACHE_VARIABLE} to another folder)")
     entries, size = cache_size(folder)
-    return (f"Test-image cache: used, at {folder} ({entries} entries, {size / 2**20:.1f} MiB); "
+    read_only = "" if os.access(folder, os.W_OK) else ", read-only: images not in it are decoded every time"
+    return (f"Test-image cache: used, at {folder} ({entries} entries, {size / 2**20:.1f} MiB{read_only}); "
             f"{CONFIG_KEY} or ${CACHE_VARIABLE} sets its folder, '{OFF}' turns it off")
 
 
