@@ -3,7 +3,8 @@
 MMA adapts text blocks 5-12: blocks 1-4 give the same hidden states for the same class prompts at every step,
 and with the prefix they run once instead of at every step. Built like scripts/bench_adapters.py (the protocol
 config on random ViT-B/16 weights, N synthetic class names, random images); the two settings alternate step by
-step on one trainer, so both see the same machine load.
+step on one trainer. On CPU a step is timed in process CPU time (one thread: waiting for a core shared with other
+jobs is not counted), on CUDA in wall time.
 
     python scripts/bench_text_prefix.py [--classes 10 500] [--batch-size 4] [--steps 3] [--prec fp32]
 """
@@ -24,13 +25,14 @@ from harness.registration import register_all  # noqa: E402
 
 
 def step_seconds(trainer, batch, device):
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
     if device.type == "cuda":
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start = clock()
     trainer.forward_backward(batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def main():
@@ -46,6 +48,8 @@ def main():
 
     register_all()
     device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
     cfg = benchmark_config(args.trainer, "vit_b16_ep5", args.prec)
     print(f"{args.trainer}, device {device}, batch {args.batch_size}, median of {args.steps} alternating steps, "
           f"PREC {args.prec or 'from config'}, torch threads {torch.get_num_threads()}")
