@@ -6,7 +6,7 @@ and their ratio. With "none" the ratio is what the loss weights say modulo MMA's
 L_ce's gradient by 1/ADAPTER_SCALE; with "adapter" the reconstruction gradient gets the same factor.
 Built like scripts/bench_adapters.py: a protocol config on random weights, N synthetic classes, random images.
 
-    python scripts/bench_rec_gradient.py [--config vit_b16_ep5] [--classes 10] [--batch-size 4]
+    python scripts/bench_rec_gradient.py [--config vit_b16_ep5] [--weights random] [--classes 10] [--batch-size 4]
 """
 import argparse
 import os
@@ -44,6 +44,8 @@ def down_projection_gradient_norms(trainer, image, label):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="vit_b16_ep5", help="config file name under configs/trainers/RMAdapter/")
+    parser.add_argument("--weights", default="random",
+                        help="MODEL.BACKBONE.WEIGHTS ('' for the config's own, e.g. the demo's pretrained tiny-demo)")
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=4)
     args = parser.parse_args()
@@ -51,10 +53,11 @@ def main():
     register_all()
     device = torch.device("cpu")
     classnames = [f"class number {i}" for i in range(args.classes)]
-    print(f"config {args.config}, random weights, {args.classes} classes, batch {args.batch_size}, fp32, seed 0")
+    print(f"config {args.config}, weights {args.weights or 'the backbone default'}, {args.classes} classes, batch {args.batch_size}, fp32, seed 0")
     print(f"{'REC_GRADIENT_SCALE':>18} {'tower':>6} {'|grad rec|':>11} {'|grad ce|':>11} {'rec / ce':>10}")
     for choice in ("none", "adapter"):
-        cfg = benchmark_config("RMAdapter", args.config, "fp32", ["TRAINER.RMADAPTER.REC_GRADIENT_SCALE", choice])
+        cfg = benchmark_config("RMAdapter", args.config, "fp32", ["TRAINER.RMADAPTER.REC_GRADIENT_SCALE", choice],
+                               weights=args.weights)
         torch.manual_seed(0)
         trainer = build_model_only("RMAdapter", cfg, classnames, device)
         trainer.set_model_mode("train")
