@@ -49,6 +49,37 @@ def same_metrics(output, reference, trainers=SWEEP_TRAINERS, seeds=SWEEP_SEEDS):
     return differing
 
 
+FAKE_PYTHON = """#!{python}
+# Stands in for python: records each train.py call and finishes it with a valid record; runs anything else.
+import json, os, sys
+sys.path.insert(0, {repo!r})
+if sys.argv[1:2] != ["train.py"]:
+    os.execv({python!r}, [{python!r}, *sys.argv[1:]])
+arguments = sys.argv[2:]
+with open(os.environ["CALLS"], "a") as calls:
+    calls.write(" ".join(arguments) + "\\n")
+from harness.results.layout import parse_run_dir
+from harness.results.record import dataset_name_of_config
+output_dir = arguments[arguments.index("--output-dir") + 1]
+layout = parse_run_dir(output_dir)
+os.makedirs(output_dir, exist_ok=True)
+record = {{"schema_version": 1, "accuracy": 50.0, "macro_f1": 50.0, "error": 50.0, "total": 2, "correct": 1,
+          "trainer": layout.trainer, "dataset": dataset_name_of_config(layout.dataset), "seed": layout.seed,
+          "protocol": layout.protocol}}
+with open(os.path.join(output_dir, "metrics.json"), "w") as file:
+    json.dump(record, file)
+"""
+
+
+def install_fake_python(folder):
+    """A `python` in `folder` that records train.py calls in $CALLS instead of training (see FAKE_PYTHON)."""
+    path = os.path.join(str(folder), "python")
+    with open(path, "w") as file:
+        file.write(FAKE_PYTHON.format(python=sys.executable, repo=REPO_ROOT))
+    os.chmod(path, 0o755)
+    return path
+
+
 def sweep(*arguments, env=None, check=True, timeout=900):
     result = subprocess.run([sys.executable, "-m", "harness.sweep", *arguments], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=timeout)

@@ -18,7 +18,7 @@ import torch
 from harness.protocols import CROSS_DATASET_TARGETS, DOMAIN_GENERALIZATION_TARGETS
 from harness.results.collect import collect_runs
 from harness.results.layout import parse_run_dir
-from tests.sweep_helpers import METRICS, SWEEP_SEEDS
+from tests.sweep_helpers import METRICS, SWEEP_SEEDS, install_fake_python
 from tests.trainer_helpers import REPO_ROOT
 
 SEEDS = SWEEP_SEEDS
@@ -157,24 +157,10 @@ def test_the_parser_and_the_leaderboard_read_the_loops_output(loop_output):
     assert os.path.isfile(os.path.join(output, "leaderboard", "leaderboard.png"))
 
 
-FAKE_TRAIN_PY = """#!/usr/bin/env bash
-# Stands in for python: records each train.py call and finishes it with a record; runs anything else.
-if [[ $1 == train.py ]]; then
-    echo "${@:2}" >> "${CALLS}"
-    while [[ $1 != --output-dir ]]; do shift; done
-    mkdir -p "$2" && echo '{"accuracy": 50.0}' > "$2/metrics.json"
-else
-    exec "${REAL_PYTHON}" "$@"
-fi
-"""
-
-
 def test_cross_dataset_generalization_and_few_shot_loops_call_train_py_in_coops_layout(tmp_path):
-    fake_python = tmp_path / "python"
-    fake_python.write_text(FAKE_TRAIN_PY)
-    fake_python.chmod(0o755)
+    fake_python = install_fake_python(tmp_path)
     output, calls = tmp_path / "output", tmp_path / "calls"
-    env = {**os.environ, "PYTHON": str(fake_python), "REAL_PYTHON": sys.executable, "CALLS": str(calls),
+    env = {**os.environ, "PYTHON": fake_python, "CALLS": str(calls),
            "OUTPUT": str(output), "SEEDS": "1"}
     run_script(env, "scripts/run_cross_dataset.sh", "MMA")
     stdout = run_script(env, "scripts/run_domain_generalization.sh", "MMA")

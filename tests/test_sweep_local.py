@@ -11,7 +11,7 @@ import pytest
 from harness.protocols import Selection, expand
 from harness.sweep.chain import FAILED_NAME, RUNNING_NAME
 from harness.sweep.status import FAILED, FINISHED, NOT_STARTED, RUNNING, selection_states
-from tests.sweep_helpers import SWEEP_SEEDS, SWEEP_TRAINERS, demo_run_dirs, same_metrics, sweep
+from tests.sweep_helpers import SWEEP_SEEDS, SWEEP_TRAINERS, demo_run_dirs, install_fake_python, same_metrics, sweep
 from tests.trainer_helpers import REPO_ROOT
 
 DEMO_SELECTION = ["--protocol", "base2new", "--datasets", "demo", "--cfg", "demo", "--seeds",
@@ -32,18 +32,6 @@ def test_local_workers_give_the_serial_results_in_the_same_folders(serial_sweep,
     assert "start" not in again.stdout  # everything was finished: nothing ran again
 
 
-FAKE_PYTHON = """#!/usr/bin/env bash
-# Stands in for python: records each train.py call and finishes it with a record; runs anything else.
-if [[ $1 == train.py ]]; then
-    echo "${@:2}" >> "${CALLS}"
-    while [[ $1 != --output-dir ]]; do shift; done
-    mkdir -p "$2" && echo '{"accuracy": 50.0}' > "$2/metrics.json"
-else
-    exec "${REAL_PYTHON}" "$@"
-fi
-"""
-
-
 @pytest.mark.parametrize("script, protocol, extra", [
     ("run_base2new.sh", "base2new", {"DATASETS": "eurosat dtd"}),
     ("run_cross_dataset.sh", "cross_dataset", {}),
@@ -51,11 +39,9 @@ fi
     ("run_few_shot.sh", "few_shot", {"DATASETS": "dtd", "SHOTS_LIST": "1 2"}),
 ])
 def test_dry_run_lists_the_commands_the_protocol_scripts_run(tmp_path, script, protocol, extra):
-    fake_python = tmp_path / "python"
-    fake_python.write_text(FAKE_PYTHON)
-    fake_python.chmod(0o755)
+    fake_python = install_fake_python(tmp_path)
     output, calls = tmp_path / "output", tmp_path / "calls"
-    env = {**os.environ, "PYTHON": str(fake_python), "REAL_PYTHON": sys.executable, "CALLS": str(calls),
+    env = {**os.environ, "PYTHON": fake_python, "CALLS": str(calls),
            "OUTPUT": str(output), "SEEDS": "1 2", **extra}
     subprocess.run(["bash", f"scripts/{script}", "MMA"], cwd=REPO_ROOT, env=env, check=True, capture_output=True)
     selection = ["--protocol", protocol, "--trainers", "MMA", "--seeds", "1", "2", "--output", str(output)]

@@ -104,11 +104,15 @@ def test_a_preempted_job_is_requeued_and_resumes(slurm_env, serial_sweep, demo_r
     # The signal Slurm sends before a time limit or a preemption (submitit's --signal=USR2@90).
     (task,) = submitted_tasks(str(output)).values()
     subprocess.run(["scancel", "--signal=USR2", task], env=slurm_env, check=True)
-    wait_until(lambda: settled(output, ["MMA"], [2]) and os.path.exists(os.path.join(train_dir, "metrics.json")),
-               600, "the requeued job to finish")
-    history = subprocess.run(["sacct", "-n", "-D", "-X", "-P", "-o", "State", "-j", array], env=slurm_env,
-                             capture_output=True, text=True, check=True).stdout.split()
-    assert "REQUEUED" in history and history[-1] == "COMPLETED", history
+    wait_until(lambda: all(state.state == FINISHED for state in states(output, ["MMA"], [2]).values()), 600,
+               "the requeued job to finish")
+
+    def history():  # every state the task went through, requeues included
+        return subprocess.run(["sacct", "-n", "-D", "-X", "-P", "-o", "State", "-j", array], env=slurm_env,
+                              capture_output=True, text=True, check=True).stdout.split()
+
+    wait_until(lambda: history()[-1:] == ["COMPLETED"], 120, "the requeued task to complete")
+    assert "REQUEUED" in history(), history()
     assert same_metrics(output, reference, ("MMA",), (2,)) == {}
 
 
