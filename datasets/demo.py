@@ -1,5 +1,4 @@
 import os
-import shutil
 
 from harness.data.coop_dataset import CoOpDataset
 from harness.data.errors import DatasetError
@@ -28,15 +27,5 @@ class Demo(CoOpDataset):
             raise DatasetError(
                 f"Demo: {dataset_dir} exists but has no {cls.split_file}; delete the folder so it is generated again"
             )
-        # Generated beside, then renamed into place: runs starting together (a sweep's workers) never see a
-        # half-written dataset, and the first rename wins.
-        staging = f"{dataset_dir.rstrip(os.sep)}.generating-{os.getpid()}"
-        create_shapes_dataset(staging, cls.image_dir, cls.split_file)
-        try:
-            os.rename(staging, dataset_dir)
-        except OSError:
-            shutil.rmtree(staging)
-            if not os.path.isfile(os.path.join(dataset_dir, cls.split_file)):
-                raise
-            return
+        create_shapes_dataset(dataset_dir, cls.image_dir, cls.split_file)
         print(f"Generated the Demo dataset in {dataset_dir}")

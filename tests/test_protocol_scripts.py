@@ -91,7 +91,9 @@ def test_an_evaluation_without_its_record_is_run_again_and_nothing_else(loop_out
     assert f"Unfinished (no metrics.json), running again: {folder}" in stdout
     rerun = read_json(os.path.join(folder, "metrics.json"))
     assert {k: rerun[k] for k in METRICS} == {k: record[k] for k in METRICS}
-    assert len([name for name in os.listdir(folder) if name.startswith("log.txt")]) == 2
+    # The earlier attempt's log is moved aside: the folder ends as a clean run leaves it.
+    assert [name for name in os.listdir(folder) if name.startswith("log.txt")] == ["log.txt"]
+    assert [name for name in os.listdir(os.path.join(folder, "attempts")) if name.startswith("log.txt")] != []
 
 
 def test_a_run_killed_mid_training_finishes_with_the_metrics_of_an_uninterrupted_run(loop_output, tmp_path):
