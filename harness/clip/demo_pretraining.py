@@ -161,6 +161,7 @@ def pretrained_demo_state_dict(random_clip):
                 torch.set_num_threads(threads)
             handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tiny-demo-", suffix=".pt")
             os.close(handle)
+            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide a shared cache from its other users
             torch.save(state_dict, temporary)
             os.replace(temporary, path)
     return torch.load(path, map_location="cpu", weights_only=True)
