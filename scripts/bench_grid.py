@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness.protocols import BASE2NEW, PROTOCOL_SHOTS, Selection, expand, max_epoch, trains_nothing  # noqa: E402
+from harness.protocols import BASE2NEW, PROTOCOL_SHOTS, Selection, expand, max_epoch, trains_nothing
 
 # CoOp's datasets: (classes, test images), as in CoOp's dataset table.
 DATASET_SIZES = {
