@@ -16,14 +16,13 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import harness  # noqa: E402,F401  (first: makes torchvision importable)
-import torch  # noqa: E402
-from timing import median_seconds  # noqa: E402
+import torch
+from timing import median_seconds
 
-from harness.clip.backbones import image_size  # noqa: E402
-from harness.config import extend_cfg  # noqa: E402
-from harness.engine import TRAINER_REGISTRY, TrainerBase, get_cfg_default  # noqa: E402
-from harness.registration import register_all  # noqa: E402
+from harness.clip.backbones import image_size
+from harness.config import extend_cfg
+from harness.engine import TRAINER_REGISTRY, TrainerBase, get_cfg_default
+from harness.registration import register_all
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = "MMA"

@@ -14,13 +14,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from bench_adapters import benchmark_config, build_model_only  # noqa: E402
+import torch
+import torch.nn.functional as F
+from bench_adapters import benchmark_config, build_model_only
 
-from harness.clip.backbones import image_size  # noqa: E402
-from harness.registration import register_all  # noqa: E402
-from trainers.rmadapter import reconstruction_loss  # noqa: E402
+from harness.clip.backbones import image_size
+from harness.registration import register_all
+from trainers.rmadapter import reconstruction_loss
 
 
 def down_projection_gradient_norms(trainer, image, label):
@@ -53,7 +53,8 @@ def main():
     register_all()
     device = torch.device("cpu")
     classnames = [f"class number {i}" for i in range(args.classes)]
-    print(f"config {args.config}, weights {args.weights or 'the backbone default'}, {args.classes} classes, batch {args.batch_size}, fp32, seed 0")
+    print(f"config {args.config}, weights {args.weights or 'the backbone default'}, {args.classes} classes, "
+          f"batch {args.batch_size}, fp32, seed 0")
     print(f"{'REC_GRADIENT_SCALE':>18} {'tower':>6} {'|grad rec|':>11} {'|grad ce|':>11} {'rec / ce':>10}")
     for choice in ("none", "adapter"):
         cfg = benchmark_config("RMAdapter", args.config, "fp32", ["TRAINER.RMADAPTER.REC_GRADIENT_SCALE", choice],

@@ -12,12 +12,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import harness  # noqa: E402,F401  (first: makes torchvision importable)
-import torch  # noqa: E402
-from timing import median_seconds  # noqa: E402
+import torch
+from timing import median_seconds
 
-from harness.clip.backbones import load_clip  # noqa: E402
-from harness.clip.towers import encode_text, tokenize  # noqa: E402
+import harness  # noqa: F401  (first: makes torchvision importable)
+from harness.clip.backbones import load_clip
+from harness.clip.towers import encode_text, tokenize
 
 # Class names of typical length (ImageNet-style), cycled to the requested class count.
 CLASS_NAMES = ["golden retriever", "tabby cat", "red fox", "african elephant", "hummingbird", "fire truck",
@@ -41,11 +41,12 @@ def main():
         prompts = [f"a photo of a {CLASS_NAMES[i % len(CLASS_NAMES)]}." for i in range(num_classes)]
         tokens = tokenize(prompts).to(device)
         with torch.no_grad():
-            full = median_seconds(lambda: clip.encode_text(tokens), args.repeats, device)
-            truncated = median_seconds(lambda: encode_text(clip, tokens), args.repeats, device)
+            full = median_seconds(lambda tokens=tokens: clip.encode_text(tokens), args.repeats, device)
+            truncated = median_seconds(lambda tokens=tokens: encode_text(clip, tokens), args.repeats, device)
             difference = (clip.encode_text(tokens) - encode_text(clip, tokens)).abs().max().item()
         length = int(tokens.argmax(-1).max()) + 1
-        print(f"{num_classes:>8} {length:>7} {full:>12.3f} {truncated:>14.3f} {full / truncated:>8.1f}x {difference:>11.2e}")
+        print(f"{num_classes:>8} {length:>7} {full:>12.3f} {truncated:>14.3f} {full / truncated:>8.1f}x "
+              f"{difference:>11.2e}")
 
 
 if __name__ == "__main__":

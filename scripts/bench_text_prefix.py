@@ -16,12 +16,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import torch  # noqa: E402
-from bench_adapters import benchmark_config, build_model_only  # noqa: E402
+import torch
+from bench_adapters import benchmark_config, build_model_only
 
-from harness.clip.backbones import image_size  # noqa: E402
-from harness.clip.towers import frozen_blocks  # noqa: E402
-from harness.registration import register_all  # noqa: E402
+from harness.clip.backbones import image_size
+from harness.clip.towers import frozen_blocks
+from harness.registration import register_all
 
 
 def step_seconds(trainer, batch, device):

@@ -25,14 +25,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from bench_adapters import benchmark_config, build_model_only, measure  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import torch
+from bench_adapters import benchmark_config, build_model_only, measure
+from PIL import Image
 
-from harness.clip.precision import autocast  # noqa: E402
-from harness.data.synthetic_shapes import SHAPE_CLASSES, render  # noqa: E402
-from harness.registration import register_all  # noqa: E402
+from harness.clip.precision import autocast
+from harness.data.synthetic_shapes import SHAPE_CLASSES, render
+from harness.registration import register_all
 
 TRAINERS = ("ZeroshotCLIP", "MMA", "RMAdapter", "RMMA")
 PRECISIONS = ("fp32", "fp16", "amp")

@@ -18,7 +18,7 @@ TRAIN_BASE = ["DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base"]
 PROMPTS = ["a photo of a red circle.", "a photo of a very large and rather unusual kind of aircraft.", "a dog."]
 LOSS_TERMS = ("loss_rec_visual", "loss_rec_text", "loss_con_image", "loss_con_text")
 # ViT-B/16: text width 512, visual width 768, 12 blocks; adapters in blocks 5..12 with r = 32.
-VIT_B16 = dict(text_dim=512, visual_dim=768, depth=12, start=5, end=12, dim=32, scale=0.001)
+VIT_B16 = {"text_dim": 512, "visual_dim": 768, "depth": 12, "start": 5, "end": 12, "dim": 32, "scale": 0.001}
 
 
 def rmadapter(demo_root, tmp_path, *opts, seed=1):
@@ -375,8 +375,8 @@ def test_vit_b16_configs_run_the_full_model_on_mmas_protocols(demo_root, tmp_pat
         cfg = make_cfg("RMAdapter", demo_root, tmp_path, config=trainer_config_file("RMAdapter", name))
         mma = make_cfg("MMA", demo_root, tmp_path, config=trainer_config_file("MMA", name))
         node = cfg.TRAINER.RMADAPTER
-        assert (node.ADAPTER_START, node.ADAPTER_END) == blocks
-        assert (cfg.DATALOADER.TRAIN_X.BATCH_SIZE, cfg.OPTIM.MAX_EPOCH) == (batch_size, epochs)
+        assert blocks == (node.ADAPTER_START, node.ADAPTER_END)
+        assert (batch_size, epochs) == (cfg.DATALOADER.TRAIN_X.BATCH_SIZE, cfg.OPTIM.MAX_EPOCH)
         assert {k: v for k, v in node.items() if not k.startswith("ADAPTER_")} == \
             {k: v for k, v in defaults.items() if not k.startswith("ADAPTER_")}
         assert all(node[k] == v for k, v in mma.TRAINER.MMA.items())

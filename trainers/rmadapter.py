@@ -116,8 +116,8 @@ class ReconstructionAdapter(MultiModalAdapter):
         self.reconstruction_error = RECONSTRUCTION_ERRORS[rec_loss]
         self.rec_gradient_multiplier = 1.0 / self.scale if rec_gradient_scale == "adapter" else 1.0
         self.reconstruction = nn.ModuleDict({
-            tower: adapter_slots(self.slots, depth + 1, lambda: reconstruction_branch(
-                widths[tower], dim, rec_depth, shared_projection, activation))
+            tower: adapter_slots(self.slots, depth + 1, lambda width=widths[tower]: reconstruction_branch(
+                width, dim, rec_depth, shared_projection, activation))
             for tower in towers
         })
         init_linear_layers(self.reconstruction)
