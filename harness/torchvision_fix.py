@@ -23,7 +23,7 @@ def ensure_torchvision_importable():
     """Import torchvision, declaring its missing operator schemas first if its own ops failed to load."""
     global _schema_library
     try:
-        import torchvision  # noqa: F401
+        import torchvision
         return
     except RuntimeError as error:
         if "torchvision::" not in str(error):
@@ -36,4 +36,4 @@ def ensure_torchvision_importable():
     _schema_library = torch.library.Library("torchvision", "FRAGMENT")
     for schema in _MISSING_OPERATOR_SCHEMAS.values():
         _schema_library.define(schema)
-    import torchvision  # noqa: F401,F811
+    import torchvision  # noqa: F401

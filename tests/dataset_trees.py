@@ -7,7 +7,6 @@ Each builder writes its tree under `root` and returns nothing; `TREES` maps conf
 import os
 
 import numpy as np
-
 from dataset_fixtures import write_image, write_json
 
 IMAGES_PER_FOLDER_CLASS = 10  # CoOp's folder split: round(10*0.5)=5 train, round(10*0.2)=2 val, 3 test
