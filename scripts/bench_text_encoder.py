@@ -15,8 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch
 from timing import median_seconds
 
-import harness  # noqa: F401  (first: makes torchvision importable)
-from harness.clip.backbones import load_clip
+from harness.clip.backbones import load_clip  # harness.clip makes torchvision importable first
 from harness.clip.towers import encode_text, tokenize
 
 # Class names of typical length (ImageNet-style), cycled to the requested class count.
