@@ -19,6 +19,7 @@ from harness.engine import (
     TrainerX,
     build_lr_scheduler,
     build_optimizer,
+    check_supported,
     compute_accuracy,
     evaluate_split,
     load_checkpoint,
@@ -60,6 +61,7 @@ class CLIPAdapterTrainer(TrainerX):
         return self.method_cfg.PREC
 
     def check_cfg(self, cfg):
+        check_supported(cfg)  # first: SimpleTrainer.__init__ calls check_cfg before loading any data
         check_precision(cfg.TRAINER[self.config_node].PREC, f"TRAINER.{self.config_node}.PREC")
 
     def class_prompts(self, classnames):

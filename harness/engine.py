@@ -7,6 +7,7 @@ unset means the real Dassl if it imports. `ENGINE` says which one was chosen.
 import inspect
 import os
 
+from harness.bundled.supported import check_supported as _check_supported
 from harness.errors import EngineUnavailable
 from harness.torchvision_fix import ensure_torchvision_importable
 
@@ -44,27 +45,12 @@ if ENGINE == "dassl":
     from dassl.data import DataManager, DatasetWrapper
     from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum, build_dataset
     from dassl.data.transforms import build_transform
-    from dassl.engine import TRAINER_REGISTRY, SimpleTrainer, TrainerBase, TrainerX, build_trainer
+    from dassl.engine import TRAINER_REGISTRY, TrainerBase, TrainerX, build_trainer
     from dassl.evaluation import EVALUATOR_REGISTRY, build_evaluator
     from dassl.metrics import compute_accuracy
     from dassl.optim import build_lr_scheduler as _dassl_build_lr_scheduler
     from dassl.optim import build_optimizer
-    from dassl.utils import (
-        AverageMeter,
-        MetricMeter,
-        Registry,
-        check_availability,
-        check_isfile,
-        count_num_param,
-        listdir_nohidden,
-        mkdir_if_missing,
-        read_image,
-        read_json,
-        set_random_seed,
-        setup_logger,
-        tolist_if_not,
-        write_json,
-    )
+    from dassl.utils import read_image, read_json, set_random_seed, setup_logger
 
     if "verbose" in inspect.signature(_torch_schedulers.LRScheduler.__init__).parameters:
         build_lr_scheduler = _dassl_build_lr_scheduler
@@ -77,12 +63,7 @@ if ENGINE == "dassl":
     # collect_env_info lists every installed package through subprocesses (seconds of start-up); and the test loop
     # is shared so that harness trainers hand its result on (see SimpleTrainer.test).
     from harness.bundled.tools import collect_env_info
-    from harness.bundled.torchtools import (
-        load_checkpoint,
-        load_pretrained_weights,
-        resume_from_checkpoint,
-        save_checkpoint,
-    )
+    from harness.bundled.torchtools import load_checkpoint, load_pretrained_weights, save_checkpoint
     from harness.bundled.trainer import evaluate_split
 else:
     from harness.bundled.config import get_cfg_default
@@ -90,52 +71,23 @@ else:
     from harness.bundled.datasets import DATASET_REGISTRY, DatasetBase, Datum, build_dataset
     from harness.bundled.evaluator import EVALUATOR_REGISTRY, build_evaluator, compute_accuracy
     from harness.bundled.logger import setup_logger
-    from harness.bundled.meters import AverageMeter, MetricMeter
     from harness.bundled.optim import build_lr_scheduler, build_optimizer
-    from harness.bundled.registry import Registry, check_availability
-    from harness.bundled.tools import (
-        check_isfile,
-        collect_env_info,
-        listdir_nohidden,
-        mkdir_if_missing,
-        read_image,
-        read_json,
-        set_random_seed,
-        tolist_if_not,
-        write_json,
-    )
-    from harness.bundled.torchtools import (
-        count_num_param,
-        load_checkpoint,
-        load_pretrained_weights,
-        resume_from_checkpoint,
-        save_checkpoint,
-    )
-    from harness.bundled.trainer import (
-        TRAINER_REGISTRY,
-        SimpleTrainer,
-        TrainerBase,
-        TrainerX,
-        build_trainer,
-        evaluate_split,
-    )
+    from harness.bundled.tools import collect_env_info, read_image, read_json, set_random_seed
+    from harness.bundled.torchtools import load_checkpoint, load_pretrained_weights, save_checkpoint
+    from harness.bundled.trainer import TRAINER_REGISTRY, TrainerBase, TrainerX, build_trainer, evaluate_split
     from harness.bundled.transforms import build_transform
 
 
-# The engine's API: Dassl's names (from either engine), the chosen engine and its description.
+# The engine's API: Dassl's names (from either engine), the chosen engine, its description and its config check.
 __all__ = [
     "ENGINE",
+    "check_supported",
     "engine_description",
-    "AverageMeter",
     "DATASET_REGISTRY",
     "DataManager",
     "DatasetBase",
     "DatasetWrapper",
     "Datum",
-    "EVALUATOR_REGISTRY",
-    "MetricMeter",
-    "Registry",
-    "SimpleTrainer",
     "TRAINER_REGISTRY",
     "TrainerBase",
     "TrainerX",
@@ -145,26 +97,26 @@ __all__ = [
     "build_optimizer",
     "build_trainer",
     "build_transform",
-    "check_availability",
-    "check_isfile",
     "collect_env_info",
     "compute_accuracy",
-    "count_num_param",
     "evaluate_split",
     "get_cfg_default",
-    "listdir_nohidden",
     "load_checkpoint",
     "load_pretrained_weights",
-    "mkdir_if_missing",
     "read_image",
     "read_json",
-    "resume_from_checkpoint",
     "save_checkpoint",
     "set_random_seed",
     "setup_logger",
-    "tolist_if_not",
-    "write_json",
 ]
+
+
+def check_supported(cfg):
+    """Stop with one ConfigError line, before any work, if `cfg` asks for what the chosen engine cannot do.
+
+    Run on both engines: Dassl's own checks come late (after data loading) as asserts and tracebacks, and some of
+    its transforms fail on this numpy (see harness/bundled/supported.py)."""
+    _check_supported(cfg, ENGINE, EVALUATOR_REGISTRY.registered_names(), get_cfg_default())
 
 
 def engine_description():

@@ -5,42 +5,28 @@ from tabulate import tabulate
 from torch.utils.data import Dataset as TorchDataset
 
 from .datasets import build_dataset
+from .supported import check_sampler
 from .tools import read_image
 from .transforms import INTERPOLATION_MODES, build_transform
 
-DOMAIN_SAMPLERS = ("RandomDomainSampler", "SeqDomainSampler", "RandomClassSampler")
 
-
-def build_sampler(sampler_type, cfg=None, data_source=None, batch_size=32, n_domain=0, n_ins=16):
+def build_sampler(key, sampler_type, data_source):
+    check_sampler(key, sampler_type, "bundled")
     if sampler_type == "RandomSampler":
         return torch.utils.data.RandomSampler(data_source)
-    if sampler_type == "SequentialSampler":
-        return torch.utils.data.SequentialSampler(data_source)
-    if sampler_type in DOMAIN_SAMPLERS:
-        raise ValueError(f"Sampler {sampler_type} is only provided by the real Dassl; install it or use RandomSampler.")
-    raise ValueError(f"Unknown sampler type: {sampler_type}")
+    return torch.utils.data.SequentialSampler(data_source)
 
 
-def build_data_loader(
-    cfg,
-    sampler_type="SequentialSampler",
-    data_source=None,
-    batch_size=64,
-    n_domain=0,
-    n_ins=2,
-    tfm=None,
-    is_train=True,
-    dataset_wrapper=None,
-):
-    sampler = build_sampler(sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size,
-                            n_domain=n_domain, n_ins=n_ins)
+def build_data_loader(cfg, loader_key, data_source, tfm, is_train, dataset_wrapper=None):
+    """The loader of DATALOADER.<loader_key> (TRAIN_X or TEST) over `data_source`."""
+    loader_cfg = cfg.DATALOADER[loader_key]
     wrapper = dataset_wrapper or DatasetWrapper
     loader = torch.utils.data.DataLoader(
         wrapper(cfg, data_source, transform=tfm, is_train=is_train),
-        batch_size=batch_size,
-        sampler=sampler,
+        batch_size=loader_cfg.BATCH_SIZE,
+        sampler=build_sampler(f"DATALOADER.{loader_key}.SAMPLER", loader_cfg.SAMPLER, data_source),
         num_workers=cfg.DATALOADER.NUM_WORKERS,
-        drop_last=is_train and len(data_source) >= batch_size,
+        drop_last=is_train and len(data_source) >= loader_cfg.BATCH_SIZE,
         pin_memory=torch.cuda.is_available() and cfg.USE_CUDA,
     )
     assert len(loader) > 0
@@ -48,43 +34,17 @@ def build_data_loader(
 
 
 class DataManager:
-    def __init__(self, cfg, custom_tfm_train=None, custom_tfm_test=None, dataset_wrapper=None):
+    def __init__(self, cfg, dataset_wrapper=None):
         dataset = build_dataset(cfg)
-        if custom_tfm_train is None:
-            tfm_train = build_transform(cfg, is_train=True)
-        else:
-            print("* Using custom transform for training")
-            tfm_train = custom_tfm_train
-        if custom_tfm_test is None:
-            tfm_test = build_transform(cfg, is_train=False)
-        else:
-            print("* Using custom transform for testing")
-            tfm_test = custom_tfm_test
-
-        loaders = cfg.DATALOADER
-        self.train_loader_x = build_data_loader(
-            cfg, sampler_type=loaders.TRAIN_X.SAMPLER, data_source=dataset.train_x,
-            batch_size=loaders.TRAIN_X.BATCH_SIZE, n_domain=loaders.TRAIN_X.N_DOMAIN, n_ins=loaders.TRAIN_X.N_INS,
-            tfm=tfm_train, is_train=True, dataset_wrapper=dataset_wrapper,
-        )
+        tfm_train = build_transform(cfg, is_train=True)
+        tfm_test = build_transform(cfg, is_train=False)
+        self.train_loader_x = build_data_loader(cfg, "TRAIN_X", dataset.train_x, tfm_train, True, dataset_wrapper)
+        # No loader of unlabelled data: TrainerX, which every CoOp-family trainer extends, never reads one.
         self.train_loader_u = None
-        if dataset.train_u:
-            unlabeled = loaders.TRAIN_X if loaders.TRAIN_U.SAME_AS_X else loaders.TRAIN_U
-            self.train_loader_u = build_data_loader(
-                cfg, sampler_type=unlabeled.SAMPLER, data_source=dataset.train_u, batch_size=unlabeled.BATCH_SIZE,
-                n_domain=unlabeled.N_DOMAIN, n_ins=unlabeled.N_INS, tfm=tfm_train, is_train=True,
-                dataset_wrapper=dataset_wrapper,
-            )
         self.val_loader = None
         if dataset.val:
-            self.val_loader = build_data_loader(
-                cfg, sampler_type=loaders.TEST.SAMPLER, data_source=dataset.val, batch_size=loaders.TEST.BATCH_SIZE,
-                tfm=tfm_test, is_train=False, dataset_wrapper=dataset_wrapper,
-            )
-        self.test_loader = build_data_loader(
-            cfg, sampler_type=loaders.TEST.SAMPLER, data_source=dataset.test, batch_size=loaders.TEST.BATCH_SIZE,
-            tfm=tfm_test, is_train=False, dataset_wrapper=dataset_wrapper,
-        )
+            self.val_loader = build_data_loader(cfg, "TEST", dataset.val, tfm_test, False, dataset_wrapper)
+        self.test_loader = build_data_loader(cfg, "TEST", dataset.test, tfm_test, False, dataset_wrapper)
         self._num_classes = dataset.num_classes
         self._num_source_domains = len(cfg.DATASET.SOURCE_DOMAINS)
         self._lab2cname = dataset.lab2cname
@@ -112,8 +72,6 @@ class DataManager:
             table.append(["Target", cfg.DATASET.TARGET_DOMAINS])
         table.append(["# classes", f"{self.num_classes:,}"])
         table.append(["# train_x", f"{len(self.dataset.train_x):,}"])
-        if self.dataset.train_u:
-            table.append(["# train_u", f"{len(self.dataset.train_u):,}"])
         if self.dataset.val:
             table.append(["# val", f"{len(self.dataset.val):,}"])
         table.append(["# test", f"{len(self.dataset.test):,}"])

@@ -1,8 +1,8 @@
 """Datum, DatasetBase and the dataset registry, with Dassl's semantics.
 
 `generate_fewshot_dataset` reproduces Dassl's draws exactly: the stdlib global RNG, classes visited in
-first-appearance order, `random.sample` per class (or `random.choices` with repeat), no RNG call for a
-class with too few items.
+first-appearance order, `random.sample` per class, no RNG call for a class with too few items (all of its items
+are kept).
 """
 import random
 from collections import defaultdict
@@ -46,12 +46,8 @@ class Datum:
 
 
 class DatasetBase:
-    dataset_dir = ""
-    domains = []
-
-    def __init__(self, train_x=None, train_u=None, val=None, test=None):
+    def __init__(self, train_x=None, val=None, test=None):
         self._train_x = train_x
-        self._train_u = train_u
         self._val = val
         self._test = test
         self._num_classes = self.get_num_classes(train_x)
@@ -60,10 +56,6 @@ class DatasetBase:
     @property
     def train_x(self):
         return self._train_x
-
-    @property
-    def train_u(self):
-        return self._train_u
 
     @property
     def val(self):
@@ -92,22 +84,11 @@ class DatasetBase:
 
     @staticmethod
     def get_lab2cname(data_source):
-        mapping = {label: classname for label, classname in {(item.label, item.classname) for item in data_source}}
+        mapping = dict({(item.label, item.classname) for item in data_source})
         classnames = [mapping[label] for label in sorted(mapping)]
         return mapping, classnames
 
-    def check_input_domains(self, source_domains, target_domains):
-        assert len(source_domains) > 0, "source_domains (list) is empty"
-        assert len(target_domains) > 0, "target_domains (list) is empty"
-        self.is_input_domain_valid(source_domains)
-        self.is_input_domain_valid(target_domains)
-
-    def is_input_domain_valid(self, input_domains):
-        for domain in input_domains:
-            if domain not in self.domains:
-                raise ValueError(f"Input domain must belong to {self.domains}, but got [{domain}]")
-
-    def generate_fewshot_dataset(self, *data_sources, num_shots=-1, repeat=False):
+    def generate_fewshot_dataset(self, *data_sources, num_shots=-1):
         if num_shots < 1:
             return data_sources[0] if len(data_sources) == 1 else data_sources
         print(f"Creating a {num_shots}-shot dataset")
@@ -117,8 +98,6 @@ class DatasetBase:
             for items in self.split_dataset_by_label(data_source).values():
                 if len(items) >= num_shots:
                     sampled.extend(random.sample(items, num_shots))
-                elif repeat:
-                    sampled.extend(random.choices(items, k=num_shots))
                 else:
                     sampled.extend(items)
             output.append(sampled)
@@ -126,16 +105,8 @@ class DatasetBase:
 
     @staticmethod
     def split_dataset_by_label(data_source):
-        return _group_by(data_source, "label")
-
-    @staticmethod
-    def split_dataset_by_domain(data_source):
-        return _group_by(data_source, "domain")
-
-
-def _group_by(data_source, attribute):
-    """{value: items} in the order values first appear (the order Dassl's few-shot draw visits classes)."""
-    groups = defaultdict(list)
-    for item in data_source:
-        groups[getattr(item, attribute)].append(item)
-    return groups
+        """{label: items} in the order labels first appear (the order Dassl's few-shot draw visits classes)."""
+        groups = defaultdict(list)
+        for item in data_source:
+            groups[item.label].append(item)
+        return groups

@@ -47,24 +47,10 @@ def compute_accuracy(output, target, topk=(1,)):
     return [correct[:k].reshape(-1).float().sum(0, keepdim=True).mul_(100.0 / batch_size) for k in topk]
 
 
-class EvaluatorBase:
-    def __init__(self, cfg):
-        self.cfg = cfg
-
-    def reset(self):
-        raise NotImplementedError
-
-    def process(self, mo, gt):
-        raise NotImplementedError
-
-    def evaluate(self):
-        raise NotImplementedError
-
-
 @EVALUATOR_REGISTRY.register()
-class Classification(EvaluatorBase):
-    def __init__(self, cfg, lab2cname=None, **kwargs):
-        super().__init__(cfg)
+class Classification:
+    def __init__(self, cfg, lab2cname=None):
+        self.cfg = cfg
         self._lab2cname = lab2cname
         self._per_class_res = None
         if cfg.TEST.PER_CLASS_RESULT:

@@ -5,8 +5,7 @@ import torch
 
 
 class AverageMeter:
-    def __init__(self, ema=False):
-        self.ema = ema
+    def __init__(self):
         self.reset()
 
     def reset(self):
@@ -21,10 +20,7 @@ class AverageMeter:
         self.val = val
         self.sum += val * n
         self.count += n
-        if self.ema:
-            self.avg = self.avg * 0.9 + self.val * 0.1
-        else:
-            self.avg = self.sum / self.count
+        self.avg = self.sum / self.count
 
 
 class MetricMeter:

@@ -10,15 +10,12 @@ import torch
 import torch.nn as nn
 from torch.optim.lr_scheduler import LRScheduler
 
-AVAI_OPTIMS = ["adam", "amsgrad", "sgd", "rmsprop", "radam", "adamw"]
-AVAI_SCHEDS = ["single_step", "multi_step", "cosine"]
+from .supported import check_optim
 
 
 def _staged_param_groups(model, optim_cfg):
     if not isinstance(model, nn.Module):
         raise TypeError("When staged_lr is True, model given to build_optimizer() must be an instance of nn.Module")
-    if isinstance(model, nn.DataParallel):
-        model = model.module
     new_layers = optim_cfg.NEW_LAYERS
     if isinstance(new_layers, str):
         new_layers = [new_layers]
@@ -31,8 +28,7 @@ def _staged_param_groups(model, optim_cfg):
 def build_optimizer(model, optim_cfg, param_groups=None):
     name, lr, weight_decay = optim_cfg.NAME, optim_cfg.LR, optim_cfg.WEIGHT_DECAY
     betas = (optim_cfg.ADAM_BETA1, optim_cfg.ADAM_BETA2)
-    if name not in AVAI_OPTIMS:
-        raise ValueError(f"optim must be one of {AVAI_OPTIMS}, but got {name}")
+    check_optim(optim_cfg)
     if param_groups is not None and optim_cfg.STAGED_LR:
         warnings.warn("staged_lr will be ignored, if you need to use staged_lr, "
                       "please bind it with param_groups yourself.", stacklevel=2)
@@ -104,19 +100,13 @@ class LinearWarmupScheduler(_BaseWarmupScheduler):
 
 def build_lr_scheduler(optimizer, optim_cfg):
     name, stepsize, gamma = optim_cfg.LR_SCHEDULER, optim_cfg.STEPSIZE, optim_cfg.GAMMA
-    if name not in AVAI_SCHEDS:
-        raise ValueError(f"scheduler must be one of {AVAI_SCHEDS}, but got {name}")
+    check_optim(optim_cfg)
     if name == "single_step":
-        if isinstance(stepsize, (list, tuple)):
-            stepsize = stepsize[-1]
-        if not isinstance(stepsize, int):
-            raise TypeError(f"For single_step lr_scheduler, stepsize must be an integer, but got {type(stepsize)}")
+        stepsize = stepsize[-1]
         if stepsize <= 0:
             stepsize = optim_cfg.MAX_EPOCH
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=stepsize, gamma=gamma)
     elif name == "multi_step":
-        if not isinstance(stepsize, (list, tuple)):
-            raise TypeError(f"For multi_step lr_scheduler, stepsize must be a list, but got {type(stepsize)}")
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(stepsize), gamma=gamma)
     else:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, float(optim_cfg.MAX_EPOCH))
@@ -126,8 +116,6 @@ def build_lr_scheduler(optimizer, optim_cfg):
             scheduler.last_epoch = optim_cfg.WARMUP_EPOCH
         if optim_cfg.WARMUP_TYPE == "constant":
             scheduler = ConstantWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_CONS_LR)
-        elif optim_cfg.WARMUP_TYPE == "linear":
-            scheduler = LinearWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_MIN_LR)
         else:
-            raise ValueError(f"OPTIM.WARMUP_TYPE must be constant or linear, but got {optim_cfg.WARMUP_TYPE}")
+            scheduler = LinearWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_MIN_LR)
     return scheduler

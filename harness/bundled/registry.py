@@ -12,15 +12,13 @@ class Registry:
             raise KeyError(f'An object named "{name}" was already registered in "{self._name}" registry')
         self._obj_map[name] = obj
 
-    def register(self, obj=None, force=False):
-        """Register `obj` under its `__name__`; without `obj`, return a decorator that does so."""
-        if obj is None:
-            def decorator(cls_or_fn):
-                self._do_register(cls_or_fn.__name__, cls_or_fn, force=force)
-                return cls_or_fn
+    def register(self, force=False):
+        """A decorator registering a class under its `__name__` (Dassl's `@REGISTRY.register()`)."""
+        def decorator(cls_or_fn):
+            self._do_register(cls_or_fn.__name__, cls_or_fn, force=force)
+            return cls_or_fn
 
-            return decorator
-        self._do_register(obj.__name__, obj, force=force)
+        return decorator
 
     def get(self, name):
         if name not in self._obj_map:

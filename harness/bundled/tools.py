@@ -26,12 +26,6 @@ def read_json(fpath):
         return json.load(f)
 
 
-def write_json(obj, fpath):
-    mkdir_if_missing(os.path.dirname(fpath))
-    with open(fpath, "w") as f:
-        json.dump(obj, f, indent=4, separators=(",", ": "))
-
-
 def set_random_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
@@ -67,13 +61,6 @@ def collect_env_info():
         accelerator = "no CUDA device"
     return "\n".join([f"Python {platform.python_version()} on {platform.platform()}", accelerator,
                       ", ".join(packages)])
-
-
-def listdir_nohidden(path, sort=False):
-    items = [name for name in os.listdir(path) if not name.startswith(".")]
-    if sort:
-        items.sort()
-    return items
 
 
 def tolist_if_not(x):

@@ -151,14 +151,6 @@ def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
     return start_epoch
 
 
-def count_num_param(model=None, params=None):
-    if model is not None:
-        return sum(p.numel() for p in model.parameters())
-    if params is not None:
-        return sum(p["params"].numel() if isinstance(p, dict) else p.numel() for p in params)
-    raise ValueError("model and params must provide at least one.")
-
-
 def load_pretrained_weights(model, weight_path):
     """Load every tensor whose key and shape match the model's; report what was discarded."""
     checkpoint = load_checkpoint(weight_path)

@@ -1,4 +1,4 @@
-"""Dassl's train and test image transforms (the subset CLIP few-shot pipelines use, in Dassl's order)."""
+"""Dassl's train and test image transforms (all but its augmentation policies, see supported.py), in Dassl's order."""
 import random
 
 import numpy as np
@@ -20,34 +20,10 @@ from torchvision.transforms import (
     ToTensor,
 )
 
-AVAI_CHOICES = [
-    "random_flip",
-    "random_resized_crop",
-    "normalize",
-    "instance_norm",
-    "random_crop",
-    "random_translation",
-    "center_crop",
-    "cutout",
-    "imagenet_policy",
-    "cifar10_policy",
-    "svhn_policy",
-    "randaugment",
-    "randaugment_fixmatch",
-    "randaugment2",
-    "gaussian_noise",
-    "colorjitter",
-    "randomgrayscale",
-    "gaussian_blur",
-]
-# Dassl's own augmentation policies, which the bundled engine does not carry.
-POLICY_CHOICES = {"imagenet_policy", "cifar10_policy", "svhn_policy", "randaugment", "randaugment_fixmatch", "randaugment2"}
+from .supported import INTERPOLATIONS, check_interpolation, check_transform_choices
 
-INTERPOLATION_MODES = {
-    "bilinear": InterpolationMode.BILINEAR,
-    "bicubic": InterpolationMode.BICUBIC,
-    "nearest": InterpolationMode.NEAREST,
-}
+# torchvision's modes are named as Dassl's INPUT.INTERPOLATION values.
+INTERPOLATION_MODES = {name: InterpolationMode(name) for name in INTERPOLATIONS}
 
 
 class Random2DTranslation:
@@ -107,13 +83,8 @@ def build_transform(cfg, is_train=True, choices=None):
         print("Note: no transform is applied!")
         return None
     choices = cfg.INPUT.TRANSFORMS if choices is None else choices
-    for choice in choices:
-        assert choice in AVAI_CHOICES
-        if choice in POLICY_CHOICES:
-            raise ValueError(
-                f"INPUT.TRANSFORMS contains {choice!r}, an augmentation policy that only the real Dassl provides; "
-                "remove it or install Dassl (https://github.com/KaiyangZhou/Dassl.pytorch)."
-            )
+    check_transform_choices(choices, "bundled")
+    check_interpolation(cfg.INPUT.INTERPOLATION)
     target_size = f"{cfg.INPUT.SIZE[0]}x{cfg.INPUT.SIZE[1]}"
     normalize = Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD)
     build = _build_transform_train if is_train else _build_transform_test
