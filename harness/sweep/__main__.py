@@ -182,9 +182,9 @@ def launch(args, argv):
     if args.gpus and args.workers:
         raise ConfigError("Give --gpus (one job per GPU) or --workers (CPU), not both.")
     gpus = [gpu.strip() for gpu in args.gpus.split(",") if gpu.strip()] if args.gpus else None
-    workers = args.workers or 1
-    if workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be at least 1.")
+    workers = args.workers or 1
     progress = Progress(len(runs), args.verbose)
     started = time.time()
     outcomes = run_jobs(jobs, args.root, worker_environments(gpus, workers), python=python, verbose=args.verbose,
