@@ -212,6 +212,18 @@ def test_an_unknown_dataset_name_is_dassls_error_with_a_suggestion(demo_root, tm
         engine.build_dataset(cfg)
 
 
+def test_init_weights_load_every_tensor_whose_name_and_shape_match(tmp_path, capsys):
+    source = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    weights = {f"module.{key}": value for key, value in source.state_dict().items()}
+    weights["module.1.weight"] = torch.zeros(5, 5)  # a shape the model does not have: discarded
+    torch.save({"state_dict": weights}, tmp_path / "weights.pth")
+    target = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    engine.load_pretrained_weights(target, str(tmp_path / "weights.pth"))
+    assert torch.equal(target[0].weight, source[0].weight) and torch.equal(target[1].bias, source[1].bias)
+    assert not torch.equal(target[1].weight, source[1].weight)
+    assert "Layers discarded due to unmatched keys or size: ['1.weight']" in capsys.readouterr().out
+
+
 class PlainTrainer(engine.TrainerX):
     """A CoOp-shaped trainer that keeps Dassl's own checkpoint, resume and model-loading steps."""
 

@@ -27,12 +27,8 @@ class Logger:
             os.fsync(self.file.fileno())
 
     def isatty(self):
+        # Libraries ask stdout whether it is a terminal before printing progress bars; a tee into a file is not.
         return False
-
-    def close(self):
-        if self.file is not None:
-            self.file.close()
-            self.file = None
 
 
 def setup_logger(output=None):

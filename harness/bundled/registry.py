@@ -7,15 +7,15 @@ class Registry:
         self._name = name
         self._obj_map = {}
 
-    def _do_register(self, name, obj, force=False):
-        if name in self._obj_map and not force:
+    def _do_register(self, name, obj):
+        if name in self._obj_map:
             raise KeyError(f'An object named "{name}" was already registered in "{self._name}" registry')
         self._obj_map[name] = obj
 
-    def register(self, force=False):
+    def register(self):
         """A decorator registering a class under its `__name__` (Dassl's `@REGISTRY.register()`)."""
         def decorator(cls_or_fn):
-            self._do_register(cls_or_fn.__name__, cls_or_fn, force=force)
+            self._do_register(cls_or_fn.__name__, cls_or_fn)
             return cls_or_fn
 
         return decorator
