@@ -111,6 +111,7 @@ def test_an_unlabelled_loader_setting_is_refused_by_the_bundled_engine_it_would_
     (["OPTIM.WARMUP_EPOCH", "1", "OPTIM.WARMUP_TYPE", "exp"], "OPTIM.WARMUP_TYPE = 'exp'", "constant"),
     (["OPTIM.STEPSIZE", "(2.5,)"], "OPTIM.STEPSIZE = (2.5,)", "one integer"),
     (["TEST.EVALUATOR", "Retrieval"], "TEST.EVALUATOR = 'Retrieval'", "Classification"),
+    (["INPUT.NO_TRANSFORM", "True"], "INPUT.NO_TRANSFORM = True", "INPUT.TRANSFORMS"),
 ])
 def test_what_neither_engine_has_is_refused_in_one_line_naming_key_value_and_choices(opts, start, supported):
     message = refusal(opts)

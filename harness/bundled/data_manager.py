@@ -79,17 +79,15 @@ class DataManager:
 
 
 class DatasetWrapper(TorchDataset):
-    """Items are dicts: label, domain, impath, index, then img (img2, img3... for a list of transforms)."""
+    """Items are dicts: label, domain, impath, index, img (a list of DATALOADER.K_TRANSFORMS views when it is above 1
+    in training) and, with DATALOADER.RETURN_IMG0, img0 (the image only resized)."""
 
-    def __init__(self, cfg, data_source, transform=None, is_train=False):
+    def __init__(self, cfg, data_source, transform, is_train=False):
         self.cfg = cfg
         self.data_source = data_source
         self.transform = transform
-        self.is_train = is_train
         self.k_tfm = cfg.DATALOADER.K_TRANSFORMS if is_train else 1
         self.return_img0 = cfg.DATALOADER.RETURN_IMG0
-        if self.k_tfm > 1 and transform is None:
-            raise ValueError(f"Cannot augment the image {self.k_tfm} times because transform is None")
         interp_mode = INTERPOLATION_MODES[cfg.INPUT.INTERPOLATION]
         to_tensor = [T.Resize(cfg.INPUT.SIZE, interpolation=interp_mode), T.ToTensor()]
         if "normalize" in cfg.INPUT.TRANSFORMS:
@@ -103,17 +101,8 @@ class DatasetWrapper(TorchDataset):
         item = self.data_source[idx]
         output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
         img0 = read_image(item.impath)
-        if self.transform is None:
-            output["img"] = img0
-        elif isinstance(self.transform, (list, tuple)):
-            for i, tfm in enumerate(self.transform):
-                output["img" if i == 0 else f"img{i + 1}"] = self._transform_image(tfm, img0)
-        else:
-            output["img"] = self._transform_image(self.transform, img0)
+        views = [self.transform(img0) for _ in range(self.k_tfm)]
+        output["img"] = views[0] if len(views) == 1 else views
         if self.return_img0:
             output["img0"] = self.to_tensor(img0)
         return output
-
-    def _transform_image(self, tfm, img0):
-        images = [tfm(img0) for _ in range(self.k_tfm)]
-        return images[0] if len(images) == 1 else images

@@ -55,6 +55,12 @@ def check_transform_choices(choices, engine, key="INPUT.TRANSFORMS"):
             refuse(key, choice, supported)
 
 
+def check_images_are_transformed(input_cfg):
+    if input_cfg.NO_TRANSFORM:
+        raise ConfigError("INPUT.NO_TRANSFORM = True is not supported: the loaders would batch untransformed PIL "
+                          "images, which fails on Dassl too; remove it (INPUT.TRANSFORMS chooses the transforms).")
+
+
 def check_interpolation(name):
     if name not in INTERPOLATIONS:
         refuse("INPUT.INTERPOLATION", name, INTERPOLATIONS)
@@ -94,6 +100,7 @@ def check_no_unlabeled_loader(cfg, defaults):
 
 def check_supported(cfg, engine, evaluators, defaults):
     """Every check above, for `engine` ("dassl" or "bundled"), with its evaluator names and its default config."""
+    check_images_are_transformed(cfg.INPUT)
     check_transform_choices(cfg.INPUT.TRANSFORMS, engine)
     check_interpolation(cfg.INPUT.INTERPOLATION)
     check_sampler("DATALOADER.TRAIN_X.SAMPLER", cfg.DATALOADER.TRAIN_X.SAMPLER, engine)

@@ -20,7 +20,7 @@ from torchvision.transforms import (
     ToTensor,
 )
 
-from .supported import INTERPOLATIONS, check_interpolation, check_transform_choices
+from .supported import INTERPOLATIONS, check_images_are_transformed, check_interpolation, check_transform_choices
 
 # torchvision's modes are named as Dassl's INPUT.INTERPOLATION values.
 INTERPOLATION_MODES = {name: InterpolationMode(name) for name in INTERPOLATIONS}
@@ -79,9 +79,7 @@ class GaussianNoise:
 
 
 def build_transform(cfg, is_train=True, choices=None):
-    if cfg.INPUT.NO_TRANSFORM:
-        print("Note: no transform is applied!")
-        return None
+    check_images_are_transformed(cfg.INPUT)
     choices = cfg.INPUT.TRANSFORMS if choices is None else choices
     check_transform_choices(choices, "bundled")
     check_interpolation(cfg.INPUT.INTERPOLATION)
