@@ -61,6 +61,10 @@ def test_a_slurm_sweep_ends_with_the_serial_results_in_the_same_folders(slurm_en
     output = tmp_path / "output"
     array = launch(slurm_env, demo_root, output, SWEEP_TRAINERS, SWEEP_SEEDS)
     assert len(submitted_tasks(str(output))) == len(SWEEP_TRAINERS) * len(SWEEP_SEEDS)
+    # Just submitted: each run waits in the queue, or its task has started (the chain's later runs still wait).
+    submitted = states(output, SWEEP_TRAINERS, SWEEP_SEEDS)
+    assert {state.state for state in submitted.values()} <= {QUEUED, RUNNING, FINISHED}
+    assert any(state.state == QUEUED for state in submitted.values())
     wait_until(lambda: settled(output, SWEEP_TRAINERS, SWEEP_SEEDS), 900, "the array to finish")
     assert {state.state for state in states(output, SWEEP_TRAINERS, SWEEP_SEEDS).values()} == {FINISHED}
     assert same_metrics(output, reference) == {}
