@@ -35,7 +35,7 @@ OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam", "adamw")
 LR_SCHEDULERS = ("single_step", "multi_step", "cosine")
 WARMUP_TYPES = ("constant", "linear")
 
-DASSL_URL = "https://github.com/KaiyangZhou/Dassl.pytorch"
+ONLY_ON_DASSL = "only the real Dassl provides it: install Dassl from https://github.com/KaiyangZhou/Dassl.pytorch"
 
 
 def refuse(key, value, supported, why=""):
@@ -43,16 +43,16 @@ def refuse(key, value, supported, why=""):
     raise ConfigError(f"{key} = {value!r} is not supported{reason}; supported: {', '.join(supported)}.")
 
 
-def check_transform_choices(choices, engine, key="INPUT.TRANSFORMS"):
+def check_transform_choices(choices, engine):
     supported = TRANSFORMS + (TRANSFORMS_ONLY_ON_DASSL if engine == "dassl" else ())
     for choice in choices:
         if choice in TRANSFORMS_BROKEN_ON_DASSL:
-            refuse(key, choice, supported, "Dassl's AutoAugment and RandAugment policies use np.int, which numpy "
-                   "1.24 removed, so they fail on Dassl too; the bundled engine does not carry them")
+            refuse("INPUT.TRANSFORMS", choice, supported, "Dassl's AutoAugment and RandAugment policies use np.int, "
+                   "which numpy 1.24 removed, so they fail on Dassl too; the bundled engine does not carry them")
         if choice in TRANSFORMS_ONLY_ON_DASSL and engine == "bundled":
-            refuse(key, choice, supported, f"only the real Dassl provides it: install Dassl from {DASSL_URL}")
+            refuse("INPUT.TRANSFORMS", choice, supported, ONLY_ON_DASSL)
         if choice not in supported:
-            refuse(key, choice, supported)
+            refuse("INPUT.TRANSFORMS", choice, supported)
 
 
 def check_images_are_transformed(input_cfg):
@@ -69,7 +69,7 @@ def check_interpolation(name):
 def check_sampler(key, name, engine):
     supported = SAMPLERS + (SAMPLERS_ONLY_ON_DASSL if engine == "dassl" else ())
     if name in SAMPLERS_ONLY_ON_DASSL and engine == "bundled":
-        refuse(key, name, supported, f"only the real Dassl provides it: install Dassl from {DASSL_URL}")
+        refuse(key, name, supported, ONLY_ON_DASSL)
     if name not in supported:
         refuse(key, name, supported)
 
