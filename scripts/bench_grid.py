@@ -94,6 +94,8 @@ def main():
         train_ms, eval_ms = measured_costs([t for t in TRAINERS if not trains_nothing(t)], args.batch_size,
                                            args.steps)
         source = "costs measured on this machine"
+    if args.train_ms or args.eval_ms is not None:
+        source += ", overridden on the command line"
     train_ms.update(parse_costs(args.train_ms))
     eval_ms = args.eval_ms if args.eval_ms is not None else eval_ms
     totals = grid_seconds(train_ms, eval_ms, args.startup_s, args.seeds)
