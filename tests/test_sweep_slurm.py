@@ -46,6 +46,18 @@ def log_reaches(run_dir, text):
     return os.path.isfile(path) and text in open(path, errors="replace").read()
 
 
+def launch_mma_until_epoch_3(env, demo_root, output, seed):
+    """Submit the MMA chain of one seed and wait until its training is in epoch 3: (array id, training folder)."""
+    train_dir = demo_run_dirs(output, ("MMA",), (seed,))[0]
+    array = launch(env, demo_root, output, ["MMA"], [seed])
+    wait_until(lambda: log_reaches(train_dir, "epoch [3/20]"), 300, "training to reach epoch 3")
+    return array, train_dir
+
+
+def all_finished(output, trainers, seeds):
+    return all(state.state == FINISHED for state in states(output, trainers, seeds).values())
+
+
 def adapter_weights(run_dir):
     return torch.load(os.path.join(run_dir, CHECKPOINT), weights_only=True)["state_dict"]
 
@@ -81,9 +93,8 @@ def test_a_slurm_sweep_ends_with_the_serial_results_in_the_same_folders(slurm_en
 def test_a_job_cancelled_mid_training_is_finished_by_launching_again(slurm_env, serial_sweep, demo_root, tmp_path):
     reference, _ = serial_sweep
     output = tmp_path / "output"
-    train_dir, test_dir = demo_run_dirs(output, ("MMA",), (1,))
-    array = launch(slurm_env, demo_root, output, ["MMA"], [1])
-    wait_until(lambda: log_reaches(train_dir, "epoch [3/20]"), 300, "training to reach epoch 3")
+    array, train_dir = launch_mma_until_epoch_3(slurm_env, demo_root, output, 1)
+    test_dir = demo_run_dirs(output, ("MMA",), (1,))[1]
     subprocess.run(["scancel", array], env=slurm_env, check=True)
     wait_until(lambda: "CANCELLED" in states(output, ["MMA"], [1])[train_dir].detail, 120, "the cancel to show")
     cancelled = states(output, ["MMA"], [1])
@@ -92,7 +103,7 @@ def test_a_job_cancelled_mid_training_is_finished_by_launching_again(slurm_env, 
     assert not os.path.exists(os.path.join(train_dir, "metrics.json"))
 
     launch(slurm_env, demo_root, output, ["MMA"], [1])
-    wait_until(lambda: settled(output, ["MMA"], [1]), 600, "the relaunch to finish")
+    wait_until(lambda: all_finished(output, ["MMA"], [1]), 600, "the relaunch to finish")
     assert same_metrics(output, reference, ("MMA",), (1,)) == {}
     reference_dir = demo_run_dirs(reference, ("MMA",), (1,))[0]
     expected = adapter_weights(reference_dir)
@@ -102,14 +113,20 @@ def test_a_job_cancelled_mid_training_is_finished_by_launching_again(slurm_env, 
 def test_a_preempted_job_is_requeued_and_resumes(slurm_env, serial_sweep, demo_root, tmp_path):
     reference, _ = serial_sweep
     output = tmp_path / "output"
-    train_dir, _ = demo_run_dirs(output, ("MMA",), (2,))
-    array = launch(slurm_env, demo_root, output, ["MMA"], [2])
-    wait_until(lambda: log_reaches(train_dir, "epoch [3/20]"), 300, "training to reach epoch 3")
+    array, train_dir = launch_mma_until_epoch_3(slurm_env, demo_root, output, 2)
     # The signal Slurm sends before a time limit or a preemption (submitit's --signal=USR2@90).
     (task,) = submitted_tasks(str(output)).values()
     subprocess.run(["scancel", "--signal=USR2", task], env=slurm_env, check=True)
-    wait_until(lambda: all(state.state == FINISHED for state in states(output, ["MMA"], [2]).values()), 600,
-               "the requeued job to finish")
+
+    def pending():
+        return subprocess.run(["squeue", "-h", "-j", task, "-o", "%T"], env=slurm_env, capture_output=True,
+                              text=True).stdout.strip() == "PENDING"
+
+    wait_until(pending, 120, "the task to be requeued")
+    # Slurm holds a requeued job back for a while (its begin time); the test need not wait for that.
+    subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], env=slurm_env, capture_output=True)
+    wait_until(lambda: all_finished(output, ["MMA"], [2]), 600, "the requeued job to finish")
+    assert log_reaches(train_dir, "Found checkpoint")  # resumed from its last epoch, not started over
 
     def history():  # every state the task went through, requeues included
         return subprocess.run(["sacct", "-n", "-D", "-X", "-P", "-o", "State", "-j", array], env=slurm_env,
