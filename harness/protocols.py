@@ -298,8 +298,6 @@ def expand(selection):
         if trainer not in trainers:
             raise ConfigError(f"Unknown trainer {trainer!r}{closest_hint(trainer, trainers)}; "
                               f"available: {', '.join(trainers)}.")
-    for dataset in selection.datasets or ():
-        dataset_config_file(dataset)
     jobs = [job for trainer in selection.trainers for seed in selection.seeds
             for job in protocol.expand(selection, trainer, seed)]
     for job in jobs:

@@ -102,8 +102,9 @@ def selection_from(args):
                      args.config_dir)
 
 
-def phase_jobs(jobs, phase):
-    """The jobs restricted to a phase: train keeps each chain's first run, test the rest (after its training)."""
+def phase_jobs(jobs, phase, require_training=True):
+    """The jobs restricted to a phase: train keeps each chain's first run, test the rest, whose training must be
+    finished when `require_training` (a launch; a status only reports)."""
     if phase == "all":
         return jobs
     selected = []
@@ -114,7 +115,7 @@ def phase_jobs(jobs, phase):
             continue
         if not evaluations:
             continue
-        if evaluations[0].model_dir and not training.finished:
+        if require_training and evaluations[0].model_dir and not training.finished:
             raise UserError(f"the training run {training.output_dir} is not finished (no metrics.json): run its "
                             "training first (--phase train, or the protocol's *_train.sh script).")
         selected.append(Job(job.protocol, job.trainer, job.config, job.seed, evaluations))
@@ -250,7 +251,7 @@ def status_argv(args):
 
 def status(args):
     selection = selection_from(args)
-    jobs = phase_jobs_for_status(expand(selection), args.phase)
+    jobs = phase_jobs(expand(selection), args.phase, require_training=False)
     states = sweep_status.selection_states(jobs, selection.output)
     for state in states:
         if args.all or state.state != sweep_status.FINISHED:
@@ -268,14 +269,6 @@ def status(args):
         print("Relaunch what is left: python -m harness.sweep launch " + " ".join(
             shlex.quote(part) for part in status_argv(args)) + f" {launcher}")
     return 1 if counts[sweep_status.FAILED] else 0
-
-
-def phase_jobs_for_status(jobs, phase):
-    if phase == "all":
-        return jobs
-    if phase == "train":
-        return phase_jobs(jobs, "train")
-    return [Job(job.protocol, job.trainer, job.config, job.seed, job.runs[1:]) for job in jobs if job.runs[1:]]
 
 
 def main(argv=None):

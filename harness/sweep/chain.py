@@ -77,11 +77,10 @@ class ChainRunner:
 
     def run_one(self, run):
         os.makedirs(run.output_dir, exist_ok=True)
-        for stale in (FAILED_NAME,):
-            path = os.path.join(run.output_dir, stale)
-            if os.path.exists(path):
-                os.remove(path)
-        if os.path.isdir(run.output_dir) and os.listdir(run.output_dir):
+        failed_marker = os.path.join(run.output_dir, FAILED_NAME)
+        if os.path.exists(failed_marker):
+            os.remove(failed_marker)
+        if os.listdir(run.output_dir):
             self.on_event("resumed", run, "")
         running = os.path.join(run.output_dir, RUNNING_NAME)
         write_json_atomic({"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),

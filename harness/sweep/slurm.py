@@ -195,19 +195,17 @@ def task_states(task_ids):
     if not arrays:
         return {}
     states = {}
+    # squeue last: it knows a just-submitted task before accounting does.
+    queries = [["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(arrays)]]
     if shutil.which("sacct"):
-        result = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(arrays)],
-                                capture_output=True, text=True)
-        if result.returncode == 0:
-            for line in result.stdout.splitlines():
-                job_id, _, state = line.partition("|")
-                for task in expand_task_ids(job_id.strip()):
-                    states[task] = state.split()[0] if state.strip() else "UNKNOWN"
-    result = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(arrays)], capture_output=True,
-                            text=True)
-    if result.returncode == 0:
+        queries.insert(0, ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(arrays)])
+    for query in queries:
+        result = subprocess.run(query, capture_output=True, text=True)
+        if result.returncode != 0:
+            continue
         for line in result.stdout.splitlines():
             job_id, _, state = line.partition("|")
             for task in expand_task_ids(job_id.strip()):
-                states[task] = state.strip()
+                # sacct writes "CANCELLED by 0": the state is the first word.
+                states[task] = state.split()[0] if state.strip() else "UNKNOWN"
     return states

@@ -39,9 +39,10 @@ def _failure_log(run):
     return os.path.join(run.output_dir, links[-1]) if links else run.output_dir
 
 
-def run_state(run, slurm_task=None, slurm_state=None, in_progress=False):
-    """The state of one run; `slurm_state` is the state of the Slurm task running its job, if any."""
-    if run.finished:
+def run_state(run, finished, slurm_task=None, slurm_state=None, in_progress=False):
+    """The state of one run (`finished`: whether it holds a valid record); `slurm_state` is the state of the Slurm
+    task running its job, if any."""
+    if finished:
         return RunState(run, FINISHED)
     marker = read_marker(run, RUNNING_NAME)
     if slurm_state in slurm.ACTIVE_STATES:
@@ -78,9 +79,11 @@ def selection_states(jobs, output):
     for job in jobs:
         task = tasks.get(slurm.job_key(job))
         slurm_state = states.get(task)
-        first_unfinished = next((run for run in job.runs if not run.finished), None)
-        for run in job.runs:
-            result.append(run_state(run, task, slurm_state, in_progress=run is first_unfinished))
+        # Each record is read (and, if invalid, reported) once.
+        finished = [run.finished for run in job.runs]
+        first_unfinished = finished.index(False) if False in finished else None
+        for index, run in enumerate(job.runs):
+            result.append(run_state(run, finished[index], task, slurm_state, in_progress=index == first_unfinished))
     return result
 
 
