@@ -1,5 +1,6 @@
-"""JSON files the harness writes and reads back: written atomically (readers see the old file or the complete
-new one, never a partial one), read with errors that point at the broken spot."""
+"""Files the harness writes and reads back (records, split files, caches, checkpoints): written atomically
+(readers see the old file or the complete new one, never a partial one) with the umask's mode; JSON read with
+errors that point at the broken spot."""
 import json
 import os
 import tempfile
@@ -23,17 +24,22 @@ def created_folder_mode():
     return 0o777 & ~current_umask()
 
 
-def write_json_atomic(obj, path, indent=None):
-    """Write to a temporary file in the same folder, flush it to disk, then rename it over `path`.
+# A killed write leaves `.<name>.<random>.tmp` beside the file: hidden, and recognisable for clean-up.
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = ".", ".tmp"
+
+
+def write_file_atomic(path, write, binary=True):
+    """Call `write(file)` on a temporary file in the same folder, flush it to disk, then rename it over `path`:
+    readers see the old file or the complete new one, never a partial one.
 
     The file gets the mode the umask gives new files, so shared data and results folders stay readable."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    descriptor, temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    descriptor, temp_path = tempfile.mkstemp(prefix=f"{TEMPORARY_PREFIX}{os.path.basename(path)}.",
+                                             suffix=TEMPORARY_SUFFIX, dir=folder)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(obj, file, indent=indent, separators=(",", ": ") if indent else (",", ":"))
-            file.write("\n")
+        with os.fdopen(descriptor, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as file:
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temp_path, created_file_mode())
@@ -42,6 +48,16 @@ def write_json_atomic(obj, path, indent=None):
         if os.path.exists(temp_path):
             os.remove(temp_path)
         raise
+
+
+def write_json_atomic(obj, path, indent=None):
+    """Write `obj` as JSON to `path` atomically (write_file_atomic)."""
+
+    def write(file):
+        json.dump(obj, file, indent=indent, separators=(",", ": ") if indent else (",", ":"))
+        file.write("\n")
+
+    write_file_atomic(path, write, binary=False)
 
 
 def read_json_file(path, fix="", error_type=UserError):

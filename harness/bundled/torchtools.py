@@ -16,11 +16,11 @@ from collections import OrderedDict
 import torch
 
 from harness.errors import CheckpointError
+from harness.json_files import TEMPORARY_PREFIX, TEMPORARY_SUFFIX, write_file_atomic
 
 from .tools import mkdir_if_missing
 
 POINTER_FILE = "checkpoint"
-TEMPORARY_SUFFIX = ".tmp"
 _UNSAFE_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 # Dassl's warmup schedulers save their successor (a torch scheduler holding its optimizer) as a pickled object,
@@ -53,32 +53,12 @@ CHECKPOINT_SAFE_GLOBALS = [(PickledObject, name) for name in DASSL_PICKLED_CLASS
 ]
 
 
-def write_atomic(path, write):
-    """Call `write(file)` on a temporary file beside `path`, flush it to disk, then rename it over `path`.
-
-    The temporary file is created with mode 0666 minus the umask, as `open` would create `path` itself.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    temp_path = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}{TEMPORARY_SUFFIX}")
-    try:
-        descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        with os.fdopen(descriptor, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
-
-
 def remove_temporary_files(folder):
     """Delete the temporary files of saves that a killed run left behind."""
     if not os.path.isdir(folder):
         return
     for name in os.listdir(folder):
-        if name.startswith(".") and name.endswith(TEMPORARY_SUFFIX):
+        if name.startswith(TEMPORARY_PREFIX) and name.endswith(TEMPORARY_SUFFIX):
             os.remove(os.path.join(folder, name))
 
 
@@ -90,12 +70,13 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
             for key, value in state["state_dict"].items()
         )
     fpath = os.path.join(save_dir, model_name or f"model.pth.tar-{state['epoch']}")
-    write_atomic(fpath, lambda file: torch.save(state, file))
+    write_file_atomic(fpath, lambda file: torch.save(state, file))
     print(f"Checkpoint saved to {fpath}")
-    write_atomic(os.path.join(save_dir, POINTER_FILE), lambda file: file.write(f"{os.path.basename(fpath)}\n".encode()))
+    write_file_atomic(os.path.join(save_dir, POINTER_FILE), lambda file: file.write(f"{os.path.basename(fpath)}\n"),
+                      binary=False)
     if is_best:
         best_fpath = os.path.join(os.path.dirname(fpath), "model-best.pth.tar")
-        write_atomic(best_fpath, lambda file: _copy_file(fpath, file))
+        write_file_atomic(best_fpath, lambda file: _copy_file(fpath, file))
         print(f'Best checkpoint saved to "{best_fpath}"')
 
 

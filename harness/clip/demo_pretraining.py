@@ -18,7 +18,6 @@ import io
 import json
 import math
 import os
-import tempfile
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from harness.clip.towers import encode_image, encode_text, tokenize
 from harness.data import synthetic_shapes
 from harness.data.synthetic_shapes import SHAPE_CLASSES, render_shape
+from harness.json_files import write_file_atomic
 
 RECIPE = {
     "shapes_per_colour": 3,
@@ -159,9 +159,5 @@ def pretrained_demo_state_dict(random_clip):
                     state_dict = pretrain(random_clip).state_dict()
             finally:
                 torch.set_num_threads(threads)
-            handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tiny-demo-", suffix=".pt")
-            os.close(handle)
-            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide a shared cache from its other users
-            torch.save(state_dict, temporary)
-            os.replace(temporary, path)
+            write_file_atomic(path, lambda file: torch.save(state_dict, file))
     return torch.load(path, map_location="cpu", weights_only=True)
