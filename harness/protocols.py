@@ -26,7 +26,6 @@ from harness.errors import ConfigError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_ROOT = os.path.join(REPO_ROOT, "configs")
-RECORD_NAME = "metrics.json"
 
 # The 11 datasets of the base-to-novel table, in the papers' column order (CoOp's config names).
 BASE2NEW_DATASETS = ("imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
@@ -132,17 +131,6 @@ class Run:
     model_dir: str = ""  # the training run an evaluation loads ("" for zero-shot CLIP)
     load_epoch: int = None
     config_dir: str = ""  # where the user's own configs are looked up first (see trainer_config_file)
-
-    @property
-    def record_path(self):
-        return os.path.join(self.output_dir, RECORD_NAME)
-
-    @property
-    def finished(self):
-        """Whether the run holds a valid record (an invalid one is reported in one line and counts as unfinished)."""
-        from harness.results.record import record_is_valid  # imported here: record reads layouts built on this module
-
-        return record_is_valid(self.output_dir)
 
     def arguments(self, data_root):
         """train.py's arguments, in the order CoOp's scripts pass them."""

@@ -1,6 +1,7 @@
 """Run folders -> protocol (harness/results/layout.py), the protocols' default configs, the scripts' usage lines."""
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -62,3 +63,12 @@ def test_wrong_arguments_print_one_usage_line(arguments):
     assert result.returncode == 2
     assert result.stdout == "" and len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("Usage: bash scripts/")
+
+
+def test_the_protocols_depend_on_nothing_above_them():
+    """harness.protocols is the bottom layer: the run folders' readers (results) and the launchers (sweep) build on
+    it, never the other way round, and it needs neither torch nor the engine."""
+    code = ("import sys, harness.protocols, harness.protocols as p; p.expand(p.Selection('base2new', ('MMA',)));"
+            "print(sorted(m for m in sys.modules if m.startswith(('harness.', 'torch'))))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert eval(result.stdout) == ["harness.errors", "harness.protocols"]

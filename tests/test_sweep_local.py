@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from harness.protocols import Selection, expand
+from harness.results.record import RECORD_NAME
 from harness.sweep.chain import FAILED_NAME, RUNNING_NAME
 from harness.sweep.status import FAILED, FINISHED, NOT_STARTED, RUNNING, selection_states
 from tests.sweep_helpers import SWEEP_SEEDS, SWEEP_TRAINERS, demo_run_dirs, install_fake_python, same_metrics, sweep
@@ -97,8 +98,8 @@ def test_status_reads_each_state_from_the_output_tree(serial_sweep, tmp_path):
     shutil.copytree(reference, output)
     jobs = expand(Selection("base2new", ("MMA",), ("demo",), (1, 2), config="demo", output=str(output)))
     (train1, test1), (train2, test2) = (job.runs for job in jobs)
-    os.remove(test1.record_path)  # killed: a log and no record
-    os.remove(train2.record_path)
+    os.remove(os.path.join(test1.output_dir, RECORD_NAME))  # killed: a log and no record
+    os.remove(os.path.join(train2.output_dir, RECORD_NAME))
     with open(os.path.join(train2.output_dir, RUNNING_NAME), "w") as marker:  # this process is "running" it
         marker.write(f'{{"host": "{os.uname().nodename}", "pid": {os.getpid()}}}')
     shutil.rmtree(test2.output_dir)

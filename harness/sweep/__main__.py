@@ -24,6 +24,7 @@ from harness.protocols import (
     expand,
     get_protocol,
 )
+from harness.results.record import record_is_valid
 from harness.sweep import status as sweep_status
 
 LAUNCHERS = ("serial", "local", "slurm")
@@ -115,7 +116,7 @@ def phase_jobs(jobs, phase, require_training=True):
             continue
         if not evaluations:
             continue
-        if require_training and evaluations[0].model_dir and not training.finished:
+        if require_training and evaluations[0].model_dir and not record_is_valid(training.output_dir):
             raise UserError(f"the training run {training.output_dir} is not finished (no metrics.json): run its "
                             "training first (--phase train, or the protocol's *_train.sh script).")
         selected.append(Job(job.protocol, job.trainer, job.config, job.seed, evaluations))
@@ -221,13 +222,13 @@ def launch_slurm(args, jobs, runs, python):
     if args.parallelism < 1:
         raise ConfigError("--parallelism must be at least 1.")
     slurm.check_slurm_tools()
-    unfinished = [job for job in jobs if not all(run.finished for run in job.runs)]
+    unfinished = [job for job in jobs if not all(record_is_valid(run.output_dir) for run in job.runs)]
     if not unfinished:
         print(f"All {len(runs)} runs are finished; nothing to submit.")
         return 0
     array_id = slurm.submit(unfinished, args.output, args.root, resources, args.parallelism, python=python)
     print(f"Submitted job array {array_id}: {len(unfinished)} jobs ({len(runs)} runs in the selection, "
-          f"{sum(run.finished for run in runs)} already finished).")
+          f"{sum(record_is_valid(run.output_dir) for run in runs)} already finished).")
     print("Progress: python -m harness.sweep status " + " ".join(
         shlex.quote(part) for part in status_argv(args)))
     return 0

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from harness.json_files import write_json_atomic
 from harness.protocols import REPO_ROOT
+from harness.results.record import RECORD_NAME, record_is_valid
 
 OUTPUT_NAME = "sweep.out"
 RUNNING_NAME = "sweep_running.json"
@@ -65,7 +66,7 @@ class ChainRunner:
         """Run the job's runs in order; stop at the first failure (later runs need its checkpoint)."""
         outcomes = []
         for run in job.runs:
-            if run.finished:
+            if record_is_valid(run.output_dir):
                 self.on_event("skipped", run, "")
                 outcomes.append(RunOutcome(run, "skipped"))
                 continue
@@ -94,7 +95,7 @@ class ChainRunner:
             if os.path.exists(running):
                 os.remove(running)
         seconds = time.time() - started
-        if returncode == 0 and run.finished:
+        if returncode == 0 and record_is_valid(run.output_dir):
             self.on_event("finished", run, f"{seconds:.1f} s")
             return RunOutcome(run, "finished", seconds)
         if returncode < 0:
@@ -102,7 +103,7 @@ class ChainRunner:
         else:
             error = last_error_line(output_path) or f"train.py exited with {returncode}"
         if returncode == 0:
-            error = f"train.py exited 0 but wrote no valid {os.path.basename(run.record_path)}; {error}"
+            error = f"train.py exited 0 but wrote no valid {RECORD_NAME}; {error}"
         write_json_atomic({"returncode": returncode, "error": error, "output": output_path,
                            "log": os.path.join(run.output_dir, "log.txt"), "at": time.time()},
                           os.path.join(run.output_dir, FAILED_NAME), indent=2)

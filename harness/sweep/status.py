@@ -5,6 +5,7 @@ import socket
 from collections import Counter
 from dataclasses import dataclass
 
+from harness.results.record import record_is_valid
 from harness.sweep import slurm
 from harness.sweep.chain import FAILED_NAME, OUTPUT_NAME, RUNNING_NAME, last_error_line, read_marker
 
@@ -80,7 +81,7 @@ def selection_states(jobs, output):
         task = tasks.get(slurm.job_key(job))
         slurm_state = states.get(task)
         # Each record is read (and, if invalid, reported) once.
-        finished = [run.finished for run in job.runs]
+        finished = [record_is_valid(run.output_dir) for run in job.runs]
         first_unfinished = finished.index(False) if False in finished else None
         for index, run in enumerate(job.runs):
             result.append(run_state(run, finished[index], task, slurm_state, in_progress=index == first_unfinished))
