@@ -144,3 +144,16 @@ def test_the_slurm_launcher_without_slurm_names_what_to_install(tmp_path):
     assert result.returncode == 1
     assert "sbatch" in result.stderr and "apt-get install slurm-client" in result.stderr
     assert not (tmp_path / "output").exists()
+
+
+def test_status_takes_a_launch_line_with_the_verb_changed(tmp_path):
+    selection = ["--protocol", "base2new", "--datasets", "demo", "--cfg", "demo", "--trainers", "MMA", "--seeds", "1",
+                 "--output", str(tmp_path / "output")]
+    launch_flags = ["--launcher", "slurm", "--root", str(tmp_path / "data"), "--partition", "gpu", "--gpus-per-job",
+                    "1", "--cpus-per-job", "8", "--mem", "32G", "--time", "2:00:00", "--sbatch", "exclusive=true",
+                    "--parallelism", "4", "--resources", str(tmp_path / "absent.yaml"), "--verbose", "--dry-run"]
+    plain = sweep("status", *selection)
+    copied = sweep("status", *selection, *launch_flags)
+    assert copied.stdout == plain.stdout
+    assert "0 finished, 0 running, 0 queued, 0 failed, 2 not started" in copied.stdout
+    assert not (tmp_path / "output").exists()

@@ -52,21 +52,16 @@ def add_selection_arguments(parser):
                         help="root of the output folders (env OUTPUT; default output)")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m harness.sweep", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    launch = commands.add_parser("launch", help="run or submit every unfinished run of the selection")
-    add_selection_arguments(launch)
-    launch.add_argument("--launcher", choices=LAUNCHERS, required=True)
-    launch.add_argument("--root", default=os.environ.get("DATA", "data/"), help="dataset root (env DATA)")
-    launch.add_argument("--dry-run", action="store_true", help="print the train.py commands and stop")
-    launch.add_argument("--verbose", action="store_true", help="show train.py's whole output (serial/local)")
-    local = launch.add_argument_group("local launcher")
+def add_launch_arguments(parser, launcher_required):
+    """The flags of a launch: which launcher, the data root, and each launcher's options."""
+    parser.add_argument("--launcher", choices=LAUNCHERS, required=launcher_required)
+    parser.add_argument("--root", default=os.environ.get("DATA", "data/"), help="dataset root (env DATA)")
+    parser.add_argument("--dry-run", action="store_true", help="print the train.py commands and stop")
+    parser.add_argument("--verbose", action="store_true", help="show train.py's whole output (serial/local)")
+    local = parser.add_argument_group("local launcher")
     local.add_argument("--gpus", help="GPU ids, one job per GPU at a time (e.g. 0,1,2,3)")
     local.add_argument("--workers", type=int, help="CPU workers (default 1)")
-    cluster = launch.add_argument_group("slurm launcher (per-job resources; flags override --resources)")
+    cluster = parser.add_argument_group("slurm launcher (per-job resources; flags override --resources)")
     cluster.add_argument("--resources", help="YAML: partition, gpus, cpus, mem, time, account, qos, constraint, "
                                              "sbatch (extra sbatch options)")
     cluster.add_argument("--partition")
@@ -81,8 +76,21 @@ def build_parser():
                          help="an extra sbatch option (repeatable), e.g. --sbatch exclusive=true")
     cluster.add_argument("--parallelism", type=int, default=64, help="array tasks running at once (default 64)")
 
-    report = commands.add_parser("status", help="finished / running / queued / failed / not started per run")
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m harness.sweep", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    launch = commands.add_parser("launch", help="run or submit every unfinished run of the selection")
+    add_selection_arguments(launch)
+    add_launch_arguments(launch, launcher_required=True)
+
+    report = commands.add_parser("status", help="finished / running / queued / failed / not started per run",
+                                 description="Takes launch's flags too (a launch line with the verb changed works); "
+                                             "only the selection flags matter.")
     add_selection_arguments(report)
+    add_launch_arguments(report, launcher_required=False)
     report.add_argument("--all", action="store_true", help="list every run, not only the unfinished ones")
     return parser
 
