@@ -1,5 +1,6 @@
 """The shared test-image cache: exact (the same tensors, logits and accuracy as without it), keyed on the image and
 the transform, rebuilt when an entry is stale or corrupt, safe to fill from several processes at once."""
+import io
 import os
 import subprocess
 import sys
@@ -98,6 +99,42 @@ def test_a_changed_image_is_decoded_again(data_root, tmp_path):
     changed = images_of(data_root, tmp_path, tmp_path / "cache")
     assert torch.equal(changed, images_of(data_root, tmp_path, "off"))
     assert len(entry_files(tmp_path / "cache")) == 100  # rebuilt in place
+
+
+def same_size_replacement(path, colour):
+    """Replace the JPEG at `path` by a valid JPEG of another image with exactly its byte size and its mtime, as
+    `cp -p` or `rsync -a` of a corrected file leaves it: padded with a JPEG comment segment after the SOI marker."""
+    original, stat = path.read_bytes(), path.stat()
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), colour).save(buffer, format="JPEG", quality=30)
+    other = buffer.getvalue()
+    padding = len(original) - len(other) - 4  # a comment segment: FF FE, a 2-byte length, its bytes
+    assert 0 <= padding < 65534
+    replaced = other[:2] + b"\xff\xfe" + (padding + 2).to_bytes(2, "big") + b" " * padding + other[2:]
+    path.write_bytes(replaced)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert Image.open(path).convert("RGB").getpixel((20, 20)) != Image.open(io.BytesIO(original)).getpixel((20, 20))
+
+
+def predictions(trainer):
+    trainer.set_model_mode("eval")
+    with torch.no_grad():
+        return torch.cat([trainer.model_inference(batch["img"]).argmax(dim=1) for batch in trainer.test_loader])
+
+
+def test_an_image_replaced_with_the_same_size_and_mtime_is_decoded_again(data_root, tmp_path):
+    cache = tmp_path / "cache"
+    before = images_of(data_root, tmp_path, cache)  # fills the cache
+    test_images = sorted((data_root / "demo" / "images").glob("*/test_0[0-4].jpg"))[:10]
+    for index, path in enumerate(test_images):
+        same_size_replacement(path, (25 * index, 255 - 25 * index, 128))
+    cached, uncached = images_of(data_root, tmp_path, cache), images_of(data_root, tmp_path, "off")
+    assert torch.equal(cached, uncached) and not torch.equal(cached, before)
+    on = build_test_trainer("ZeroshotCLIP", data_root, tmp_path / "on", opts=cache_opts(cache))
+    off = build_test_trainer("ZeroshotCLIP", data_root, tmp_path / "off", opts=cache_opts("off"))
+    assert torch.equal(predictions(on), predictions(off))
+    assert on.test() == off.test()
 
 
 def test_another_transform_gets_its_own_entries(data_root, tmp_path):

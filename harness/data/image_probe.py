@@ -12,7 +12,8 @@ def refuse_truncated_images():
 
 
 def read_image(path):
-    """The image at `path` as RGB, decoded (Dassl's read_image, with truncated files refused)."""
+    """The image at `path` (a path or a binary file) as RGB, decoded (Dassl's read_image, with truncated files
+    refused)."""
     from PIL import Image
 
     refuse_truncated_images()
