@@ -11,7 +11,7 @@ from PIL import Image
 
 from harness.data.loaders import build_data_manager
 from harness.data.test_image_cache import CACHE_VARIABLE, cache_size
-from tests.trainer_helpers import REPO_ROOT, build_test_trainer, make_cfg
+from tests.trainer_helpers import REPO_ROOT, build_test_trainer, make_cfg, train_py_args
 
 TRAINERS = ("ZeroshotCLIP", "MMA", "RMAdapter", "RMMA")
 
@@ -168,6 +168,23 @@ def test_a_corrupt_entry_is_detected_and_rebuilt_with_a_line(data_root, tmp_path
     assert lines[0].endswith("; rebuilding it")
     with open(entry, "rb") as file:
         assert file.read() == content
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_the_corrupt_entry_line_starts_a_line_of_its_own_beside_the_progress_bar(data_root, tmp_path, workers):
+    cache = tmp_path / "cache"
+    images_of(data_root, tmp_path, cache)
+    entry = entry_files(cache)[0]
+    with open(entry, "r+b") as file:
+        file.truncate(100)
+    arguments = train_py_args("ZeroshotCLIP", data_root, tmp_path / "out", extra=["--eval-only"],
+                              opts=[*cache_opts(cache), "DATALOADER.NUM_WORKERS", workers])
+    result = subprocess.run([sys.executable, "train.py", *arguments], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:]
+    lines = [line for line in result.stdout.split("\n") if f"Test-image cache: entry {entry}" in line]
+    # What a terminal shows of the line: the text after its last carriage return (the bar, when cleared, ends there).
+    assert len(lines) == 1 and lines[0].split("\r")[-1].startswith("Test-image cache: entry "), lines
 
 
 FILL = """

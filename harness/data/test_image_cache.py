@@ -28,6 +28,7 @@ import struct
 import tempfile
 import zlib
 
+from harness.console import print_line
 from harness.data.image_probe import read_image
 from harness.json_files import created_file_mode
 
@@ -223,7 +224,7 @@ class TestImageCache:
         try:
             header, pixels = _parse_entry(content)
         except ValueError as error:
-            print(f"Test-image cache: entry {path} for {key['path']} is corrupt ({error}); rebuilding it")
+            print_line(f"Test-image cache: entry {path} for {key['path']} is corrupt ({error}); rebuilding it")
             return None
         if header["key"] != key:  # the image or the transform changed: decode again
             return None
