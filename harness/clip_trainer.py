@@ -27,7 +27,6 @@ from harness.engine import (
     save_checkpoint,
 )
 from harness.errors import CheckpointError, warn
-from harness.results.record import TestResult
 from harness.run_state import capture_rng_states, restore_rng_states
 
 CHECKPOINT_NAME = "adapter_learner"
@@ -49,7 +48,7 @@ def epoch_checkpoints(folder):
 
 class CLIPAdapterTrainer(TrainerX):
     config_node = None
-    last_test = None  # the TestResult of the latest test (train.py's result record reads it)
+    last_evaluation = None  # the SplitEvaluation of the latest test (train.py's result record reads it)
     resumed_rng_states = None  # restored before the first epoch after a resume
 
     @property
@@ -233,10 +232,9 @@ class CLIPAdapterTrainer(TrainerX):
             self.resumed_rng_states = None
 
     def test(self, split=None):
-        """Dassl's test step; the evaluator's result is handed on as `last_test` (train.py's result record)."""
-        split, results, total = evaluate_split(self, split)
-        self.last_test = TestResult.from_evaluator(split, results, total)
-        return list(results.values())[0]
+        """Dassl's test step; the evaluation is handed on as `last_evaluation` (train.py's result record)."""
+        self.last_evaluation = evaluate_split(self, split)
+        return list(self.last_evaluation.results.values())[0]
 
     def load_model(self, directory, epoch=None):
         """Load adapter weights for evaluation (the CoOp family's override of Dassl's load_model).

@@ -62,6 +62,9 @@ def extend_cfg(cfg):
     # The shared cache of preprocessed test images: "" its default folder, a folder, or "off"; see
     # harness/data/test_image_cache.py ($HARNESS_TEST_IMAGE_CACHE overrides it).
     cfg.DATASET.TEST_IMAGE_CACHE = ""
+    # Per-image predictions beside each record also hold the k best classes and their logits when k > 0; see
+    # harness/results/predictions.py.
+    cfg.TEST.PREDICTIONS_TOPK = 0
     # Where the backbone's weights come from; see harness/clip/backbones.py.
     cfg.MODEL.BACKBONE.WEIGHTS = ""
     for name, defaults in {**FAMILY_TRAINER_NODES, **_trainer_nodes}.items():

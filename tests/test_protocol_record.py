@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from harness.engine import ENGINE
 from harness.json_files import write_json_atomic
-from harness.results.record import RECORD_NAME, ResultRecord, config_hash
+from harness.results.record import RECORD_NAME, ResultRecord, TestResult, config_hash
 from tests.trainer_helpers import REPO_ROOT, build_test_trainer, make_cfg
 
 
@@ -20,7 +20,7 @@ def test_the_record_holds_the_final_tests_numbers_and_the_runs_identity(demo_roo
 
     fields = json.loads((output / RECORD_NAME).read_text())
     assert fields["total"] == 50 and (fields["correct"], fields["accuracy"]) == (
-        trainer.last_test.correct, trainer.last_test.accuracy)
+        TestResult.from_evaluation(trainer.last_evaluation).correct, trainer.last_evaluation.results["accuracy"])
     assert fields["accuracy"] == 100 * fields["correct"] / 50 and fields["error"] == 100 - fields["accuracy"]
     assert 0 <= fields["macro_f1"] <= 100
     assert {k: fields[k] for k in ("trainer", "dataset", "protocol", "subsample", "shots", "seed", "backbone")} == {

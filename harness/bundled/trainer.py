@@ -4,6 +4,7 @@ import datetime
 import os
 import time
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -32,9 +33,25 @@ def _summary_writer(log_dir):
     return SummaryWriter(log_dir=log_dir)
 
 
+class SplitEvaluation(NamedTuple):
+    """One evaluation: the evaluator's results, and per image (in the split's order) its index, label and predicted
+    class (`output.max(1)[1]`, as Dassl's evaluator counts), with the k best classes and their logits where
+    TEST.PREDICTIONS_TOPK asks for them."""
+
+    split: str
+    results: dict
+    total: int
+    items: list  # the evaluated split's Datums
+    index: np.ndarray
+    label: np.ndarray
+    prediction: np.ndarray
+    topk_class: np.ndarray = None
+    topk_logit: np.ndarray = None
+
+
 @torch.no_grad()
 def evaluate_split(trainer, split=None):
-    """Dassl's SimpleTrainer.test on any trainer of either engine: (split, evaluator results, images evaluated).
+    """Dassl's SimpleTrainer.test on any trainer of either engine, as a SplitEvaluation.
 
     The same loop, printed lines and scalars as Dassl's; harness trainers call it to hand the results on.
     """
@@ -47,15 +64,24 @@ def evaluate_split(trainer, split=None):
         split = "test"
         data_loader = trainer.test_loader
     print(f"Evaluate on the *{split}* set")
-    total = 0
+    topk = trainer.cfg.TEST.get("PREDICTIONS_TOPK", 0)
+    columns = {"index": [], "label": [], "prediction": [], "topk_class": [], "topk_logit": []}
     for batch in tqdm(data_loader):
         image, label = trainer.parse_batch_test(batch)
-        trainer.evaluator.process(trainer.model_inference(image), label)
-        total += len(label)
+        output = trainer.model_inference(image)
+        trainer.evaluator.process(output, label)
+        columns["index"].append(torch.as_tensor(batch["index"]))
+        columns["label"].append(label.cpu())
+        columns["prediction"].append(output.max(1)[1].cpu())
+        if topk:
+            logits, classes = output.float().topk(min(topk, output.shape[1]), dim=1)
+            columns["topk_class"].append(classes.cpu())
+            columns["topk_logit"].append(logits.cpu())
     results = trainer.evaluator.evaluate()
     for key, value in results.items():
         trainer.write_scalar(f"{split}/{key}", value, trainer.epoch)
-    return split, results, total
+    arrays = {name: torch.cat(parts).numpy() if parts else None for name, parts in columns.items()}
+    return SplitEvaluation(split, results, len(arrays["label"]), data_loader.dataset.data_source, **arrays)
 
 
 class TrainerBase:
@@ -295,8 +321,7 @@ class SimpleTrainer(TrainerBase):
             self.save_model(self.epoch, self.output_dir)
 
     def test(self, split=None):
-        _, results, _ = evaluate_split(self, split)
-        return list(results.values())[0]
+        return list(evaluate_split(self, split).results.values())[0]
 
     def model_inference(self, input):
         return self.model(input)

@@ -6,8 +6,9 @@ parser and the leaderboard read one. A record that is empty, corrupt or incomple
 dataset or protocol disagree with its folder, is reported in one line and counts as unfinished, never averaged.
 
 train.py creates a `ResultRecord` once the trainer is built and calls `write()` after the final test of a
-training run or after an `--eval-only` test: the trainer's test step hands each evaluator result on as its
-`last_test` (a `TestResult`), and the record holds the last one, the final test.
+training run or after an `--eval-only` test: the trainer's test step hands each evaluation on as its
+`last_evaluation` (harness.bundled.trainer.SplitEvaluation), and the record holds the last one, the final test,
+with its per-image predictions beside it (harness/results/predictions.py), written just before the record.
 """
 import hashlib
 import json
@@ -28,9 +29,10 @@ from harness.results.layout import parse_run_dir
 
 RECORD_NAME = "metrics.json"
 SCHEMA_VERSION = 1
-# Keys that say where files are, not what ran; SEED is its own field, so the seeds of one experiment share
-# a hash (the leaderboard flags seeds whose configs differ).
-HASH_EXCLUDED_KEYS = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "DATASET.TEST_IMAGE_CACHE", "SEED")
+# Keys that say where files are or what is saved, not what ran; SEED is its own field, so the seeds of one
+# experiment share a hash (the leaderboard flags seeds whose configs differ).
+HASH_EXCLUDED_KEYS = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "DATASET.TEST_IMAGE_CACHE", "TEST.PREDICTIONS_TOPK",
+                      "SEED")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _IMPORTED = time.time()  # the start of wall time where /proc cannot tell when the process started
 # Fields every record must hold, with their types, for the run to count as finished.
@@ -52,9 +54,10 @@ class TestResult:
     correct: int
 
     @classmethod
-    def from_evaluator(cls, split, results, total):
-        """`results` is the evaluator's `evaluate()`; accuracy = 100 * correct / total gives back the count."""
-        return cls(split, results["accuracy"], results["macro_f1"], results["error_rate"], total,
+    def from_evaluation(cls, evaluation):
+        """The numbers of a SplitEvaluation; accuracy = 100 * correct / total gives back the count."""
+        results, total = evaluation.results, evaluation.total
+        return cls(evaluation.split, results["accuracy"], results["macro_f1"], results["error_rate"], total,
                    round(results["accuracy"] * total / 100))
 
 
@@ -64,29 +67,42 @@ class ResultRecord:
         self.args = args
 
     @property
-    def final_test(self):
-        return getattr(self.trainer, "last_test", None)
+    def final_evaluation(self):
+        return getattr(self.trainer, "last_evaluation", None)
 
     def write(self):
-        """Write the record of the run's last test; without a test (TEST.NO_TEST) there is nothing to record."""
-        if self.final_test is None:
+        """Write the predictions and the record of the run's last test; without a test (TEST.NO_TEST) there is
+        nothing to record."""
+        if self.final_evaluation is None:
             print(f"No test was run: {RECORD_NAME} is not written")
             return None
+        from harness.results.predictions import write_predictions  # here: numpy stays out of `train.py --help`
+
+        write_predictions(self.trainer.cfg.OUTPUT_DIR, self.predictions())
         path = os.path.join(self.trainer.cfg.OUTPUT_DIR, RECORD_NAME)
         write_json_atomic(self.fields(), path, indent=2)
         print(f"Result record: {path}")
         return path
+
+    def predictions(self):
+        from harness.results.predictions import Predictions, test_set_digest
+
+        evaluation = self.final_evaluation
+        data_root = os.path.abspath(os.path.expanduser(self.trainer.cfg.DATASET.ROOT))
+        return Predictions(evaluation.index, evaluation.label, evaluation.prediction,
+                           test_set_digest(evaluation.items, data_root), evaluation.topk_class, evaluation.topk_logit)
 
     def fields(self):
         from harness.engine import ENGINE  # here: the leaderboard reads records without loading an engine
 
         cfg, args = self.trainer.cfg, self.args
         layout = parse_run_dir(cfg.OUTPUT_DIR)
-        test = asdict(self.final_test)
+        test = asdict(TestResult.from_evaluation(self.final_evaluation))
         del test["split"]
         return {
             "schema_version": SCHEMA_VERSION,
             **test,
+            "test_set_sha256": self.predictions().test_set_sha256,
             "trainer": cfg.TRAINER.NAME,
             "dataset": cfg.DATASET.NAME,
             "protocol": layout.protocol if layout else None,
