@@ -38,6 +38,22 @@ PROTOCOL_SHOTS = 16
 FEW_SHOT_SHOTS = (1, 2, 4, 8, 16)
 DEFAULT_SEEDS = (1, 2, 3)
 
+
+def parse_seeds(words):
+    """Seeds as given on a command line: numbers and inclusive ranges, e.g. `1 2 3`, `1-10`, `1-3 7`, in order
+    and without repeats; raises ValueError with the word it cannot read."""
+    seeds = []
+    for word in words:
+        first, dash, last = str(word).partition("-")
+        try:
+            span = range(int(first), int(last) + 1) if dash else [int(first)]
+        except ValueError:
+            raise ValueError(f"{word!r} is not a seed or a range of seeds such as 1-10") from None
+        if dash and not span:
+            raise ValueError(f"{word!r} is an empty range (write the smaller seed first)")
+        seeds += [seed for seed in span if seed not in seeds]
+    return seeds
+
 BASE2NEW = "base2new"
 CROSS_DATASET_SOURCE = "cross_dataset_source"
 CROSS_DATASET = "cross_dataset"

@@ -2,6 +2,7 @@
 protocol scripts' commands, a failed job stops nothing else and status names it, bad input stops before anything
 is written."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -157,3 +158,13 @@ def test_status_takes_a_launch_line_with_the_verb_changed(tmp_path):
     assert copied.stdout == plain.stdout
     assert "0 finished, 0 running, 0 queued, 0 failed, 2 not started" in copied.stdout
     assert not (tmp_path / "output").exists()
+
+
+def test_seeds_are_given_as_numbers_and_ranges(tmp_path):
+    selection = ["--protocol", "base2new", "--datasets", "demo", "--cfg", "demo", "--trainers", "MMA",
+                 "--output", str(tmp_path / "output"), "--launcher", "serial", "--dry-run"]
+    listed = sweep("launch", *selection, "--seeds", "1-4", "7", "2").stdout
+    assert sorted({int(word) for word in re.findall(r"--seed (\d+)", listed)}) == [1, 2, 3, 4, 7]
+    refused = sweep("launch", *selection, "--seeds", "5-3", check=False)
+    assert refused.returncode != 0 and "--seeds: '5-3' is an empty range" in refused.stderr
+    assert "Traceback" not in refused.stderr

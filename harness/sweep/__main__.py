@@ -23,6 +23,7 @@ from harness.protocols import (
     Selection,
     expand,
     get_protocol,
+    parse_seeds,
 )
 from harness.results.record import record_is_valid
 from harness.sweep import status as sweep_status
@@ -39,7 +40,8 @@ def add_selection_arguments(parser):
     parser.add_argument("--datasets", nargs="+", metavar="DATASET",
                         help="CoOp config names, or 'all' (default): the protocol's datasets (targets for "
                              "cross_dataset / domain_generalization)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS), metavar="SEED")
+    parser.add_argument("--seeds", nargs="+", default=list(DEFAULT_SEEDS), metavar="SEED",
+                        help="seeds and ranges of seeds, e.g. 1 2 3 or 1-10 (default 1 2 3)")
     parser.add_argument("--shots", nargs="+", type=int, metavar="K", help="few_shot only (default 1 2 4 8 16)")
     parser.add_argument("--cfg", help="config name for every trainer (default: the protocol's per trainer/dataset)")
     parser.add_argument("--config-dir", default="",
@@ -106,7 +108,11 @@ def selection_from(args):
         if unknown:
             raise ConfigError(f"--datasets {' '.join(unknown)}: not in the {args.protocol} protocol; its datasets: "
                               f"{', '.join(allowed)} (or demo).")
-    return Selection(args.protocol, tuple(args.trainers), datasets, tuple(args.seeds),
+    try:
+        seeds = tuple(parse_seeds(args.seeds))
+    except ValueError as error:
+        raise ConfigError(f"--seeds: {error}.") from None
+    return Selection(args.protocol, tuple(args.trainers), datasets, seeds,
                      tuple(args.shots) if args.shots else None, args.cfg, args.output, args.load_epoch,
                      args.config_dir)
 
