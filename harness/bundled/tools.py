@@ -1,4 +1,5 @@
 """File, seed and environment helpers with Dassl's names and behaviour."""
+import functools
 import json
 import os
 import platform
@@ -43,6 +44,7 @@ def read_image(path):
 REPORTED_PACKAGES = ("torch", "torchvision", "open_clip_torch", "numpy", "Pillow", "yacs")
 
 
+@functools.cache  # the same in every run of a process (a warm worker's too)
 def collect_env_info():
     """A short summary of what ran: Python, the platform, the GPUs and the versions of the libraries that matter.
 

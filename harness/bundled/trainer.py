@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from harness import run_clock
+
 from .data_manager import DataManager
 from .evaluator import build_evaluator
 from .meters import AverageMeter, MetricMeter
@@ -64,6 +66,7 @@ def evaluate_split(trainer, split=None):
         split = "test"
         data_loader = trainer.test_loader
     print(f"Evaluate on the *{split}* set")
+    run_clock.current().reached_first_step()
     topk = trainer.cfg.TEST.get("PREDICTIONS_TOPK", 0)
     columns = {"index": [], "label": [], "prediction": [], "topk_class": [], "topk_logit": []}
     for batch in tqdm(data_loader):

@@ -16,7 +16,6 @@ import os
 import resource
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ import yaml
 from harness.errors import warn
 from harness.json_files import write_json_atomic
 from harness.results.layout import parse_run_dir
+from harness.run_clock import current as current_run_clock
 
 RECORD_NAME = "metrics.json"
 SCHEMA_VERSION = 1
@@ -34,7 +34,6 @@ SCHEMA_VERSION = 1
 HASH_EXCLUDED_KEYS = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "DATASET.TEST_IMAGE_CACHE", "TEST.PREDICTIONS_TOPK",
                       "SEED")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_IMPORTED = time.time()  # the start of wall time where /proc cannot tell when the process started
 # Fields every record must hold, with their types, for the run to count as finished.
 REQUIRED_FIELDS = {
     "schema_version": int, "accuracy": (int, float), "macro_f1": (int, float), "error": (int, float),
@@ -79,6 +78,7 @@ class ResultRecord:
         from harness.results.predictions import write_predictions  # here: numpy stays out of `train.py --help`
 
         write_predictions(self.trainer.cfg.OUTPUT_DIR, self.predictions())
+        print(current_run_clock().summary())
         path = os.path.join(self.trainer.cfg.OUTPUT_DIR, RECORD_NAME)
         write_json_atomic(self.fields(), path, indent=2)
         print(f"Result record: {path}")
@@ -117,7 +117,7 @@ class ResultRecord:
             "eval_only": bool(args.eval_only),
             "model_dir": args.model_dir if args.eval_only else None,
             "load_epoch": args.load_epoch if args.eval_only else None,
-            "wall_time_s": round(time.time() - process_start_time(), 2),
+            **run_time(),
             **peak_memory(self.trainer.device),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
@@ -229,16 +229,39 @@ def git_commit():
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
-def process_start_time():
-    """When this process started (epoch seconds, from Linux's /proc), else when this module was imported."""
+def run_time():
+    """The run's own wall time (from its start, not its process's) and its start-up (harness/run_clock.py)."""
+    clock = current_run_clock()
+    startup = clock.startup_s
+    return {"wall_time_s": round(clock.wall_time_s, 2), "startup_s": None if startup is None else round(startup, 2),
+            "startup_phases_s": {name: round(seconds, 2) for name, seconds in clock.phases.items()}}
+
+
+def reset_peak_memory(device_type):
+    """Start counting the peak memory afresh, for a run that is not its process's first (a warm worker)."""
+    if device_type == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+        return
     try:
-        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
-            # Field 22 (starttime, clock ticks after boot); fields are counted after the ")" closing the name.
-            ticks_after_boot = int(stat.read().rsplit(")", 1)[1].split()[19])
-            seconds_since_boot = float(uptime.read().split()[0])
+        with open("/proc/self/clear_refs", "w") as file:
+            file.write("5")  # resets the peak resident set size (VmHWM) to the current one
+    except OSError:
+        pass  # elsewhere the peak stays the process's
+
+
+def _resident_peak_bytes():
+    """VmHWM (resettable, see reset_peak_memory) where Linux gives it, else getrusage's max resident set size."""
+    try:
+        with open("/proc/self/status") as file:
+            for line in file:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        return _IMPORTED
-    return time.time() - seconds_since_boot + ticks_after_boot / os.sysconf("SC_CLK_TCK")
+        pass
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max_rss * (1 if sys.platform == "darwin" else 1024)  # ru_maxrss is bytes on macOS, KiB on Linux
 
 
 def peak_memory(device):
@@ -248,6 +271,4 @@ def peak_memory(device):
 
         return {"peak_memory_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1),
                 "peak_memory_kind": "cuda_max_allocated"}
-    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    bytes_per_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
-    return {"peak_memory_mib": round(max_rss * bytes_per_unit / 2**20, 1), "peak_memory_kind": "max_rss"}
+    return {"peak_memory_mib": round(_resident_peak_bytes() / 2**20, 1), "peak_memory_kind": "max_rss"}
