@@ -10,6 +10,7 @@ import re
 
 import torch.nn.functional as F
 
+from harness import run_clock
 from harness.bundled.torchtools import remove_temporary_files
 from harness.clip.adapted_clip import AdaptedCLIP
 from harness.clip.backbones import build_frozen_clip
@@ -72,7 +73,8 @@ class CLIPAdapterTrainer(TrainerX):
 
     def build_data_loader(self):
         """Dassl's loaders, with the harness's dataset wrapper (one-line image errors, the test-image cache)."""
-        self.dm = build_data_manager(self.cfg, self.device)
+        with run_clock.current().phase("dataset"):
+            self.dm = build_data_manager(self.cfg, self.device)
         self.train_loader_x, self.train_loader_u = self.dm.train_loader_x, self.dm.train_loader_u
         self.val_loader, self.test_loader = self.dm.val_loader, self.dm.test_loader
         self.num_classes, self.num_source_domains = self.dm.num_classes, self.dm.num_source_domains
@@ -82,7 +84,8 @@ class CLIPAdapterTrainer(TrainerX):
         cfg = self.cfg
         classnames = [name.replace("_", " ") for name in self.dm.dataset.classnames]
         print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
-        clip = build_frozen_clip(cfg)
+        with run_clock.current().phase("backbone"):
+            clip = build_frozen_clip(cfg)
         adapter = self.build_adapter(clip)
         print("Building custom CLIP")
         self.model = AdaptedCLIP(clip, self.class_prompts(classnames), adapter)
@@ -110,6 +113,7 @@ class CLIPAdapterTrainer(TrainerX):
         return loss, {"loss": loss.item(), "acc": compute_accuracy(logits, label)[0].item()}
 
     def forward_backward(self, batch):
+        run_clock.current().reached_first_step()
         image, label = self.parse_batch_train(batch)
         with autocast(self.precision, self.device):
             loss, summary = self.compute_loss(image, label)

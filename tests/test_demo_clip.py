@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import harness.clip.demo_pretraining as demo_pretraining
-from harness.clip.backbones import TINY, TINY_WEIGHT_SEED, _random_clip, load_clip
+from harness.clip.backbones import TINY, load_clip
 from harness.data.synthetic_shapes import SHAPE_CLASSES
 from harness.errors import BackboneError
 from tests.trainer_helpers import REPO_ROOT, build_test_trainer
@@ -29,11 +29,11 @@ def test_pretraining_gives_the_same_weights_twice(tmp_path, monkeypatch):
     weights = []
     for run in ("first", "second"):
         monkeypatch.setenv(demo_pretraining.CACHE_VARIABLE, str(tmp_path / run))
-        weights.append(demo_pretraining.pretrained_demo_state_dict(_random_clip(TINY, seed=TINY_WEIGHT_SEED)))
+        weights.append(demo_pretraining.pretrained_demo_state_dict(load_clip(TINY)))
     first, second = weights
     assert first.keys() == second.keys()
     assert all(torch.equal(first[key], second[key]) for key in first)
-    assert not torch.equal(first["visual.conv1.weight"], _random_clip(TINY, seed=TINY_WEIGHT_SEED).visual.conv1.weight)
+    assert not torch.equal(first["visual.conv1.weight"], load_clip(TINY).visual.conv1.weight)
 
 
 def test_zero_shot_clip_on_the_demos_new_classes_is_at_least_twice_chance(demo_root, tmp_path):

@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from harness import run_clock
 from harness.clip.towers import (
     branches_enabled,
     check_supported,
@@ -13,6 +14,10 @@ from harness.clip.towers import (
     insert_branches,
     tokenize,
 )
+from harness.process_cache import KeyedCache
+
+# A warm worker's frozen text prefixes, by frozen weights, prompts, frozen blocks, device and dtypes.
+FROZEN_TEXT_PREFIXES = KeyedCache(capacity=8)
 
 
 def weights_version(module):
@@ -66,9 +71,20 @@ class AdaptedCLIP(nn.Module):
         autocast_dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else None
         key = (device, self.clip.token_embedding.weight.dtype, autocast_dtype)
         if key != self._text_prefix_key:
-            self._text_prefix = frozen_text_prefix(self.clip, self.prompt_tokens, self._frozen_text_blocks)
+            self._text_prefix = self._shared_text_prefix(key)
             self._text_prefix_key = key
         return self._text_prefix
+
+    def _shared_text_prefix(self, key):
+        """The prefix from a warm worker's earlier run of the same frozen weights and prompts, else computed."""
+        def compute():
+            with run_clock.current().phase("text"):
+                return frozen_text_prefix(self.clip, self.prompt_tokens, self._frozen_text_blocks)
+
+        weights = getattr(self.clip, "frozen_weights_key", None)
+        if weights is None:  # a CLIP not built by build_frozen_clip: nothing says which weights it holds
+            return compute()
+        return FROZEN_TEXT_PREFIXES.get((weights, tuple(self.prompts), self._frozen_text_blocks, *key), compute)
 
     def encode_image(self, image):
         return encode_image(self.clip.visual, image.to(self.dtype))

@@ -27,6 +27,7 @@ from open_clip.pretrained import get_pretrained_url
 
 from harness.clip.demo_pretraining import pretrained_demo_state_dict
 from harness.errors import BackboneError
+from harness.process_cache import KeyedCache
 
 COOP_BACKBONES = {
     "ViT-B/16": "ViT-B-16",
@@ -37,8 +38,8 @@ COOP_BACKBONES = {
 TINY = "tiny"
 TINY_DEMO = "tiny-demo"
 RANDOM_WEIGHTS = "random"
-# The tiny backbone stands in for pretrained weights: the same model in every run, whatever the seed.
-TINY_WEIGHT_SEED = 0
+# Random weights stand in for pretrained ones: the same model in every run, whatever the run's seed.
+RANDOM_WEIGHT_SEED = 0
 # exp(logit_scale) of OpenAI's trained CLIP; randomly initialised models get it too.
 TRAINED_LOGIT_SCALE = 100.0
 
@@ -55,16 +56,14 @@ def openai_checkpoint_path(coop_name):
     return os.path.join(clip_cache_dir(), os.path.basename(url))
 
 
-def _random_clip(architecture, seed=None):
+def _random_clip(architecture):
     open_clip_logger = logging.getLogger()
     level = open_clip_logger.level
     # open_clip warns that no pretrained weights were loaded: that is the point here.
     open_clip_logger.setLevel(logging.ERROR)
     try:
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            model = open_clip.create_model(architecture, pretrained=None)
+        torch.manual_seed(RANDOM_WEIGHT_SEED)  # inside load_clip's fork of the RNG: the run's stream is untouched
+        model = open_clip.create_model(architecture, pretrained=None)
     finally:
         open_clip_logger.setLevel(level)
     with torch.no_grad():
@@ -188,16 +187,24 @@ def _load_open_clip_backbone(architecture, weights):
 
 
 def load_clip(name, weights=""):
-    """An fp32 open_clip CLIP for a backbone name and weights source (see the module docstring)."""
+    """An fp32 open_clip CLIP for a backbone name and weights source (see the module docstring).
+
+    Built with the RNG forked: a run draws the same random numbers after it whether its process built the
+    backbone or took a copy of one built before (a warm worker), and random weights are the same in every run."""
+    with torch.random.fork_rng(devices=[]):
+        return _load_clip(name, weights)
+
+
+def _load_clip(name, weights):
     if name == TINY:
         if weights not in ("", RANDOM_WEIGHTS):
             raise BackboneError("The tiny backbone is randomly initialised: leave MODEL.BACKBONE.WEIGHTS empty.")
-        return _random_clip(TINY, seed=TINY_WEIGHT_SEED)
+        return _random_clip(TINY)
     if name == TINY_DEMO:
         if weights:
             raise BackboneError("The tiny-demo backbone brings its own pretrained weights: leave "
                                 "MODEL.BACKBONE.WEIGHTS empty (or use NAME tiny for random weights).")
-        model = _random_clip(TINY, seed=TINY_WEIGHT_SEED)
+        model = _random_clip(TINY)
         model.load_state_dict(pretrained_demo_state_dict(model))
         return model
     if name in COOP_BACKBONES:
@@ -212,11 +219,47 @@ def load_clip(name, weights=""):
     )
 
 
-def build_frozen_clip(cfg):
-    """The backbone named by the config, in fp32 eval mode, every parameter frozen."""
-    model = load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.WEIGHTS).float().eval()
+def weights_file(name, weights):
+    """The checkpoint file a backbone is read from, or None when it is built or downloaded."""
+    if name in COOP_BACKBONES and not weights:
+        return openai_checkpoint_path(name)
+    if weights and _looks_like_path(weights) and name not in (TINY, TINY_DEMO):
+        return os.path.expanduser(weights)
+    return None
+
+
+def frozen_weights_key(name, weights):
+    """What identifies a frozen backbone's weights: its name and source, and for a file, the file as it is now
+    (inode and change time too: a file replaced or rewritten, even with its size and mtime kept, is another)."""
+    path = weights_file(name, weights)
+    if path is None:
+        return (name, weights)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (name, weights, path)  # missing: load_clip says so
+    return (name, weights, os.path.realpath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns,
+            stat.st_ctime_ns)
+
+
+# A warm worker's loaded backbones (fp32, frozen), copied for each run; two fit beside a run's own copy.
+FROZEN_BACKBONES = KeyedCache(capacity=2)
+
+
+def _frozen_clip(name, weights):
+    model = load_clip(name, weights).float().eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
+    return model
+
+
+def build_frozen_clip(cfg):
+    """The backbone named by the config, in fp32 eval mode, every parameter frozen: a fresh copy of the frozen
+    weights, which the run may convert and adapt (`frozen_weights_key` says which weights they are)."""
+    name, weights = cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.WEIGHTS
+    key = frozen_weights_key(name, weights)
+    model = FROZEN_BACKBONES.copy_of(key, lambda: _frozen_clip(name, weights))
+    model.frozen_weights_key = key
     expected = image_size(model)
     if tuple(cfg.INPUT.SIZE) != (expected, expected):
         raise BackboneError(
