@@ -186,30 +186,29 @@ def main(args):
     from harness.engine import build_trainer, collect_env_info, engine_description, set_random_seed, setup_logger
 
     check_run_kind(cfg, args)
-    _lock = lock_output_dir(cfg.OUTPUT_DIR)  # held while this function runs, i.e. for the whole run
-    set_aside_earlier_attempt(cfg.OUTPUT_DIR)
-    if cfg.SEED >= 0:
-        print(f"Setting fixed seed: {cfg.SEED}")
-        set_random_seed(cfg.SEED)
-    setup_logger(cfg.OUTPUT_DIR)
-    if torch.cuda.is_available() and cfg.USE_CUDA:
-        torch.backends.cudnn.benchmark = True
+    with lock_output_dir(cfg.OUTPUT_DIR):  # held for the whole run
+        set_aside_earlier_attempt(cfg.OUTPUT_DIR)
+        if cfg.SEED >= 0:
+            print(f"Setting fixed seed: {cfg.SEED}")
+            set_random_seed(cfg.SEED)
+        setup_logger(cfg.OUTPUT_DIR)
+        if torch.cuda.is_available() and cfg.USE_CUDA:
+            torch.backends.cudnn.benchmark = True
 
-    print_args(args, cfg)
-    print("Collecting env info ...")
-    print(f"** System info **\n{collect_env_info()}\n")
-    print(f"Engine: {engine_description()}")
+        print_args(args, cfg)
+        print("Collecting env info ...")
+        print(f"** System info **\n{collect_env_info()}\n")
+        print(f"Engine: {engine_description()}")
 
-    trainer = build_trainer(cfg)
-    result_record = ResultRecord(trainer, args)
-    if args.eval_only:
-        trainer.load_model(args.model_dir, epoch=args.load_epoch)
-        trainer.test()
-        result_record.write()
-        return
-    if not args.no_train:
-        trainer.train()
-        result_record.write()
+        trainer = build_trainer(cfg)
+        result_record = ResultRecord(trainer, args)
+        if args.eval_only:
+            trainer.load_model(args.model_dir, epoch=args.load_epoch)
+            trainer.test()
+            result_record.write()
+        elif not args.no_train:
+            trainer.train()
+            result_record.write()
 
 
 def build_parser():
@@ -238,15 +237,23 @@ def build_parser():
     return parser
 
 
-if __name__ == "__main__":
-    arguments = build_parser().parse_args()
+def run(argv):
+    """train.py with the command-line arguments `argv`; returns its exit status (a UserError: 1, after one line)."""
+    arguments = build_parser().parse_args(argv)
     try:
+        from harness import engine, run_clock  # noqa: F401  (imported here so that the clock counts it)
         from harness.registration import register_all
 
         register_all()
+        run_clock.current().mark("import")
         main(arguments)
     except UserError as error:
         sys.stdout.flush()
         # On stderr, after a blank line: it stands apart from the configuration dump and the log on stdout.
         print(f"\nError: {error}", file=sys.stderr, flush=True)
-        sys.exit(1)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))

@@ -165,7 +165,7 @@ def test_cross_dataset_generalization_and_few_shot_loops_call_train_py_in_coops_
     fake_python = install_fake_python(tmp_path)
     output, calls = tmp_path / "output", tmp_path / "calls"
     env = {**os.environ, "PYTHON": fake_python, "CALLS": str(calls),
-           "OUTPUT": str(output), "SEEDS": "1"}
+           "OUTPUT": str(output), "SEEDS": "1", "ISOLATE": "1"}  # the fake python stands in for train.py processes
     run_script(env, "scripts/run_cross_dataset.sh", "MMA")
     stdout = run_script(env, "scripts/run_domain_generalization.sh", "MMA")
     run_script({**env, "DATASETS": "dtd", "SHOTS_LIST": "1 2"}, "scripts/run_few_shot.sh", "MMA")

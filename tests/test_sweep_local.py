@@ -44,7 +44,7 @@ def test_dry_run_lists_the_commands_the_protocol_scripts_run(tmp_path, script, p
     fake_python = install_fake_python(tmp_path)
     output, calls = tmp_path / "output", tmp_path / "calls"
     env = {**os.environ, "PYTHON": fake_python, "CALLS": str(calls),
-           "OUTPUT": str(output), "SEEDS": "1 2", **extra}
+           "OUTPUT": str(output), "SEEDS": "1 2", "ISOLATE": "1", **extra}
     subprocess.run(["bash", f"scripts/{script}", "MMA"], cwd=REPO_ROOT, env=env, check=True, capture_output=True)
     selection = ["--protocol", protocol, "--trainers", "MMA", "--seeds", "1", "2", "--output", str(output)]
     if "DATASETS" in extra:

@@ -60,6 +60,9 @@ def add_launch_arguments(parser, launcher_required):
     parser.add_argument("--root", default=os.environ.get("DATA", "data/"), help="dataset root (env DATA)")
     parser.add_argument("--dry-run", action="store_true", help="print the train.py commands and stop")
     parser.add_argument("--verbose", action="store_true", help="show train.py's whole output (serial/local)")
+    parser.add_argument("--isolate", action="store_true",
+                        help="run every run in a `python train.py` process of its own, instead of one warm process "
+                             "per worker (or Slurm task) that keeps the frozen backbone between runs")
     local = parser.add_argument_group("local launcher")
     local.add_argument("--gpus", help="GPU ids, one job per GPU at a time (e.g. 0,1,2,3)")
     local.add_argument("--workers", type=int, help="CPU workers (default 1)")
@@ -77,6 +80,9 @@ def add_launch_arguments(parser, launcher_required):
     cluster.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
                          help="an extra sbatch option (repeatable), e.g. --sbatch exclusive=true")
     cluster.add_argument("--parallelism", type=int, default=64, help="array tasks running at once (default 64)")
+    cluster.add_argument("--jobs-per-task", type=int, default=1, metavar="K",
+                         help="jobs each array task runs one after another in one warm process (default 1); give "
+                              "--time for all K")
 
 
 def build_parser():
@@ -204,7 +210,7 @@ def launch(args, argv):
     progress = Progress(len(runs), args.verbose)
     started = time.time()
     outcomes = run_jobs(jobs, args.root, worker_environments(gpus, workers), python=python, verbose=args.verbose,
-                        on_event=progress)
+                        on_event=progress, isolate=args.isolate)
     failed = [outcome for outcome in outcomes if outcome.state == "failed"]
     if not args.verbose or failed:
         print(f"{progress.totals()} in {time.time() - started:.1f} s", flush=True)
@@ -235,14 +241,18 @@ def launch_slurm(args, jobs, runs, python):
         raise ConfigError("--gpus and --workers are for --launcher local; use --gpus-per-job for Slurm.")
     if args.parallelism < 1:
         raise ConfigError("--parallelism must be at least 1.")
+    if args.jobs_per_task < 1:
+        raise ConfigError("--jobs-per-task must be at least 1.")
     slurm.check_slurm_tools()
     unfinished = [job for job in jobs if not all(record_is_valid(run.output_dir) for run in job.runs)]
     if not unfinished:
         print(f"All {len(runs)} runs are finished; nothing to submit.")
         return 0
-    array_id = slurm.submit(unfinished, args.output, args.root, resources, args.parallelism, python=python)
-    print(f"Submitted job array {array_id}: {len(unfinished)} jobs ({len(runs)} runs in the selection, "
-          f"{sum(record_is_valid(run.output_dir) for run in runs)} already finished).")
+    array_id = slurm.submit(unfinished, args.output, args.root, resources, args.parallelism, python=python,
+                            jobs_per_task=args.jobs_per_task, isolate=args.isolate)
+    tasks = len(slurm.task_groups(unfinished, args.jobs_per_task))
+    print(f"Submitted job array {array_id}: {len(unfinished)} jobs in {tasks} tasks ({len(runs)} runs in the "
+          f"selection, {sum(record_is_valid(run.output_dir) for run in runs)} already finished).")
     print("Progress: python -m harness.sweep status " + " ".join(
         shlex.quote(part) for part in status_argv(args)))
     return 0

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from harness.json_files import write_json_atomic
 from harness.protocols import REPO_ROOT
 from harness.results.record import RECORD_NAME, record_is_valid
+from harness.sweep.worker import WarmWorker, copy_output
 
 OUTPUT_NAME = "sweep.out"
 RUNNING_NAME = "sweep_running.json"
@@ -53,14 +54,27 @@ def run_command(run, data_root, python):
 
 
 class ChainRunner:
-    """Runs jobs' chains. `verbose` passes train.py's output through to this process's output as well."""
+    """Runs jobs' chains, each run in the runner's warm worker (harness/sweep/worker.py), or with `isolate` in a
+    `python train.py` process of its own. `verbose` passes train.py's output through to this process's output as
+    well. `close()` ends the warm worker."""
 
-    def __init__(self, data_root, python=None, verbose=False, environment=None, on_event=None):
+    def __init__(self, data_root, python=None, verbose=False, environment=None, on_event=None, isolate=False):
         self.data_root = data_root
         self.python = python or sys.executable
         self.verbose = verbose
         self.environment = environment or {}
         self.on_event = on_event or (lambda event, run, detail: None)
+        self.worker = None if isolate else WarmWorker(self.python, {**os.environ, **self.environment}, REPO_ROOT)
+
+    def close(self):
+        if self.worker is not None:
+            self.worker.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     def run_job(self, job):
         """Run the job's runs in order; stop at the first failure (later runs need its checkpoint)."""
@@ -112,19 +126,21 @@ class ChainRunner:
 
     def _execute(self, run, output_path):
         command = run_command(run, self.data_root, self.python)
-        environment = {**os.environ, **self.environment}
         with open(output_path, "a") as output:
             output.write(f"$ {' '.join(command)}\n")
+            if self.worker is not None:
+                return self._execute_warm(command[2:], output)
             output.flush()
-            process = subprocess.Popen(command, cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            for line in iter(process.stdout.readline, b""):
-                output.write(line.decode(errors="replace"))
-                output.flush()
-                if self.verbose:
-                    sys.stdout.buffer.write(line)
-                    sys.stdout.flush()
+            process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **self.environment},
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            copy_output(process.stdout, output, self.verbose)
             return process.wait()
+
+    def _execute_warm(self, argv, output):
+        restarted = self.worker.pid is None
+        output.write(f"# in the warm worker {'started for this run' if restarted else f'pid {self.worker.pid}'}\n")
+        output.flush()
+        return self.worker.run(argv, output, self.verbose)
 
 
 def read_marker(run, name):

@@ -1,6 +1,6 @@
 """The launchers that run jobs on this machine: `serial` (one job after another) and `local` (a queue of jobs over
-workers: one job per GPU at a time with CUDA_VISIBLE_DEVICES set per job, or N CPU workers). One failed job never
-stops the others."""
+workers: one job per GPU at a time with CUDA_VISIBLE_DEVICES set per worker, or N CPU workers). Each worker runs
+its jobs in one warm process (harness/sweep/worker.py) unless `--isolate`. One failed job never stops the others."""
 import os
 import queue
 import threading
@@ -23,8 +23,9 @@ def worker_environments(gpus=None, workers=1):
     return [dict(overlay) for _ in range(workers)]
 
 
-def run_jobs(jobs, data_root, slots, python=None, verbose=False, on_event=None):
-    """Run `jobs` over the worker `slots` (environment overlays); returns every run's outcome."""
+def run_jobs(jobs, data_root, slots, python=None, verbose=False, on_event=None, isolate=False):
+    """Run `jobs` over the worker `slots` (environment overlays), each slot's runs in one warm worker (a process
+    per run with `isolate`); returns every run's outcome."""
     pending = queue.Queue()
     for job in jobs:
         pending.put(job)
@@ -36,16 +37,16 @@ def run_jobs(jobs, data_root, slots, python=None, verbose=False, on_event=None):
             report(event, run, detail)
 
     def work(environment):
-        runner = ChainRunner(data_root, python=python, verbose=verbose, environment=environment,
-                             on_event=locked_report)
-        while True:
-            try:
-                job = pending.get_nowait()
-            except queue.Empty:
-                return
-            job_outcomes = runner.run_job(job)
-            with lock:
-                outcomes.extend(job_outcomes)
+        with ChainRunner(data_root, python=python, verbose=verbose, environment=environment, on_event=locked_report,
+                         isolate=isolate) as runner:
+            while True:
+                try:
+                    job = pending.get_nowait()
+                except queue.Empty:
+                    return
+                job_outcomes = runner.run_job(job)
+                with lock:
+                    outcomes.extend(job_outcomes)
 
     if len(slots) == 1:
         work(slots[0])

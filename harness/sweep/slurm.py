@@ -1,4 +1,5 @@
-"""The Slurm launcher, through submitit: one job array per launch, one array task per job (a chain of runs).
+"""The Slurm launcher, through submitit: one job array per launch, one array task per job (a chain of runs), or
+per `--jobs-per-task K` jobs, run one after another in the task's warm worker (harness/sweep/worker.py).
 
 Launch returns once the array is submitted. A task that hits its time limit or is preempted gets submitit's
 signal, is requeued (submitit's Checkpointable) and, when it starts again, skips its finished runs and resumes the
@@ -105,27 +106,36 @@ def job_key(job):
 
 
 class SlurmChain:
-    """The function each array task runs (submitit pickles it). Having `checkpoint` makes submitit requeue the task
-    on timeout or preemption."""
+    """The function each array task runs (submitit pickles it): its jobs' chains, one after another, in one warm
+    worker (unless `isolate`). Having `checkpoint` makes submitit requeue the task on timeout or preemption."""
 
-    def __init__(self, data_root, python):
+    def __init__(self, data_root, python, isolate=False):
         self.data_root = data_root
         self.python = python
+        self.isolate = isolate
 
-    def __call__(self, job):
-        link_submitit_logs(job)
-        outcomes = ChainRunner(self.data_root, python=self.python, verbose=True).run_job(job)
+    def __call__(self, jobs):
+        outcomes = []
+        with ChainRunner(self.data_root, python=self.python, verbose=True, isolate=self.isolate) as runner:
+            for job in jobs:
+                link_submitit_logs(job)
+                outcomes += runner.run_job(job)  # a failed job stops only its own chain
         failed = [outcome for outcome in outcomes if outcome.state == "failed"]
         if failed:
             # A non-zero exit marks the task FAILED in Slurm's accounting; status reads the run's sweep_failed.json.
-            raise RuntimeError(f"{failed[0].run.output_dir}: {failed[0].error}")
+            raise RuntimeError("; ".join(f"{outcome.run.output_dir}: {outcome.error}" for outcome in failed))
         return [(outcome.run.output_dir, outcome.state) for outcome in outcomes]
 
-    def checkpoint(self, job):
+    def checkpoint(self, jobs):
         import submitit
 
-        # Requeue the same chain: finished runs are skipped, the interrupted one resumes from its checkpoint.
-        return submitit.helpers.DelayedSubmission(self, job)
+        # Requeue the same jobs: finished runs are skipped, the interrupted one resumes from its checkpoint.
+        return submitit.helpers.DelayedSubmission(self, jobs)
+
+
+def task_groups(jobs, jobs_per_task):
+    """The jobs in consecutive groups of `jobs_per_task`, one group per array task."""
+    return [jobs[start:start + jobs_per_task] for start in range(0, len(jobs), jobs_per_task)]
 
 
 def link_submitit_logs(job):
@@ -140,18 +150,21 @@ def link_submitit_logs(job):
                 os.symlink(os.path.abspath(target), link)
 
 
-def submit(jobs, output, data_root, resources, parallelism, python=None):
-    """Submit `jobs` as one array; returns the array's job id. Does not wait for the cluster."""
+def submit(jobs, output, data_root, resources, parallelism, python=None, jobs_per_task=1, isolate=False):
+    """Submit `jobs` as one array, `jobs_per_task` jobs per array task; returns the array's job id. Does not wait
+    for the cluster."""
     import submitit
 
     sweep_dir = os.path.join(os.path.abspath(output), ".sweep", "slurm")
     folder = os.path.join(sweep_dir, "submitit", "%A")
     executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
     executor.update_parameters(**executor_parameters(resources, parallelism, "harness-sweep"))
-    submitted = executor.map_array(SlurmChain(os.path.abspath(data_root), python or sys.executable), jobs)
+    groups = task_groups(jobs, jobs_per_task)
+    chain = SlurmChain(os.path.abspath(data_root), python or sys.executable, isolate)
+    submitted = executor.map_array(chain, groups)
     array_id = submitted[0].job_id.split("_")[0]
-    write_json_atomic({"array_job_id": array_id, "submitted": time.time(),
-                       "tasks": {job_key(job): handle.job_id for job, handle in zip(jobs, submitted)},
+    tasks = {job_key(job): handle.job_id for group, handle in zip(groups, submitted) for job in group}
+    write_json_atomic({"array_job_id": array_id, "submitted": time.time(), "tasks": tasks,
                        "submitit_folder": folder.replace("%A", array_id)},
                       os.path.join(sweep_dir, f"{array_id}.json"), indent=2)
     return array_id
