@@ -151,3 +151,22 @@ def test_a_broken_job_is_reported_failed_while_the_others_finish(slurm_env, demo
     status = sweep("status", *selection_arguments(SWEEP_TRAINERS, [1], output, "--config-dir", config_dir),
                    env=slurm_env, check=False)
     assert status.returncode == 1 and "--launcher slurm" in status.stdout
+
+
+def test_an_array_task_runs_several_jobs_in_one_warm_worker(slurm_env, serial_sweep, demo_root, tmp_path):
+    reference, _ = serial_sweep
+    output = tmp_path / "output"
+    launch(slurm_env, demo_root, output, ["ZeroshotCLIP"], SWEEP_SEEDS, "--jobs-per-task", "2")
+    tasks = submitted_tasks(str(output))
+    assert len(tasks) == len(SWEEP_SEEDS) and len(set(tasks.values())) == 1
+    wait_until(lambda: settled(output, ["ZeroshotCLIP"], SWEEP_SEEDS), 600, "the task to finish")
+    assert all_finished(output, ["ZeroshotCLIP"], SWEEP_SEEDS)
+    assert same_metrics(output, reference, ("ZeroshotCLIP",)) == {}
+    workers = []
+    for run_dir in demo_run_dirs(output, ("ZeroshotCLIP",)):
+        with open(os.path.join(run_dir, "sweep.out")) as file:
+            workers.append(file.read().splitlines()[1])
+    # The task's first run started the worker; every later run ran in it.
+    assert workers.count("# in the warm worker started for this run") == 1
+    assert len({line for line in workers if line.startswith("# in the warm worker pid ")}) == 1
+    assert len(workers) == 2 * len(SWEEP_SEEDS)
