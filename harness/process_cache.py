@@ -5,6 +5,7 @@ a `python train.py` process, `get` just makes the value. A cached value is never
 caller copies what it will change (the backbone), or only reads it (the frozen text prefix).
 """
 import copy
+import os
 from collections import OrderedDict
 
 _enabled = False
@@ -13,6 +14,16 @@ _enabled = False
 def enable(on=True):
     global _enabled
     _enabled = on
+
+
+def file_identity(path):
+    """The file at `path` as it is now, or None when there is none: a file replaced or rewritten, even with its
+    size and mtime kept (cp -p, rsync -a), gets another inode or change time, which no tool sets back."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.realpath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 class KeyedCache:

@@ -186,3 +186,29 @@ def test_memory_does_not_grow_over_twenty_warm_runs(demo_root, tmp_path):
     # The first runs fill the caches (the frozen backbone, allocator pools); after them, no growth per run.
     settled = resident[5:]
     assert max(settled) - settled[0] < 15, resident
+
+
+def test_cached_backbones_are_copied_and_keyed_on_the_file_as_it_is_now(tmp_path, monkeypatch):
+    from harness import process_cache
+    from harness.clip import backbones
+
+    monkeypatch.setattr(process_cache, "_enabled", True)
+    monkeypatch.setattr(backbones, "FROZEN_BACKBONES", process_cache.KeyedCache(capacity=2))
+    cfg = types.SimpleNamespace(MODEL=types.SimpleNamespace(BACKBONE=types.SimpleNamespace(NAME="tiny", WEIGHTS="")),
+                                INPUT=types.SimpleNamespace(SIZE=(32, 32)))
+    first = backbones.build_frozen_clip(cfg)
+    with torch.no_grad():
+        first.visual.conv1.weight.add_(1.0)  # what a run may do to its copy
+    second = backbones.build_frozen_clip(cfg)
+    assert second is not first and not torch.equal(second.visual.conv1.weight, first.visual.conv1.weight)
+    assert torch.equal(second.visual.conv1.weight, backbones.load_clip("tiny").visual.conv1.weight)
+
+    path = tmp_path / "weights.pt"
+    path.write_bytes(b"a" * 100)
+    before = backbones.frozen_weights_key("ViT-B/16", str(path))
+    stat = path.stat()
+    replacement = tmp_path / "other.pt"
+    replacement.write_bytes(b"b" * 100)
+    os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    replacement.replace(path)  # same size and mtime, other bytes
+    assert backbones.frozen_weights_key("ViT-B/16", str(path)) != before

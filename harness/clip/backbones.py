@@ -27,7 +27,7 @@ from open_clip.pretrained import get_pretrained_url
 
 from harness.clip.demo_pretraining import pretrained_demo_state_dict
 from harness.errors import BackboneError
-from harness.process_cache import KeyedCache
+from harness.process_cache import KeyedCache, file_identity
 
 COOP_BACKBONES = {
     "ViT-B/16": "ViT-B-16",
@@ -229,17 +229,9 @@ def weights_file(name, weights):
 
 
 def frozen_weights_key(name, weights):
-    """What identifies a frozen backbone's weights: its name and source, and for a file, the file as it is now
-    (inode and change time too: a file replaced or rewritten, even with its size and mtime kept, is another)."""
+    """What identifies a frozen backbone's weights: its name and source, and for a file, the file as it is now."""
     path = weights_file(name, weights)
-    if path is None:
-        return (name, weights)
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return (name, weights, path)  # missing: load_clip says so
-    return (name, weights, os.path.realpath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns,
-            stat.st_ctime_ns)
+    return (name, weights) if path is None else (name, weights, path, file_identity(path))
 
 
 # A warm worker's loaded backbones (fp32, frozen), copied for each run; two fit beside a run's own copy.

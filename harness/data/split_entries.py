@@ -9,6 +9,7 @@ from typing import NamedTuple
 from harness.data.errors import DatasetError
 from harness.engine import Datum
 from harness.json_files import read_json_file, write_json_atomic
+from harness.process_cache import KeyedCache, file_identity
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -24,9 +25,21 @@ def describe_row(source, split, index, row):
     return f"{source} {split}[{index}] {list(row)!r}"
 
 
+# A warm worker's split files read before, by file identity (harness/process_cache.py).
+SPLIT_FILES = KeyedCache(capacity=16)
+
+
 def read_split_file(split_path, image_dir, fix=""):
     """{split name: [SplitEntry]} in file order; structural problems raise DatasetError at their position."""
     print(f"Reading split from {split_path}")
+    identity = file_identity(split_path)
+    if identity is None:
+        return _parse_split_file(split_path, image_dir, fix)  # says what is missing
+    splits = SPLIT_FILES.get((identity, image_dir, fix), lambda: _parse_split_file(split_path, image_dir, fix))
+    return {split: list(entries) for split, entries in splits.items()}
+
+
+def _parse_split_file(split_path, image_dir, fix):
     content = read_json_file(split_path, fix=fix, error_type=DatasetError)
     suffix = f"; fix: {fix}" if fix else ""
     if not isinstance(content, dict) or any(split not in content for split in SPLIT_NAMES):
