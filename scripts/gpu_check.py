@@ -10,6 +10,9 @@
    2.2 ms/image (training, RTX 4090).
 3. Evaluation input: scripts/bench_eval_input.py (uncached vs cached test images on synthetic JPEGs at real
    sizes), when it exists.
+4. Warm worker memory: 20 demo MMA training runs (seeds 1-20) in one warm worker (harness/sweep/worker.py); each
+   run's torch.cuda.max_memory_allocated (its record's peak, reset per run) and the worker's resident memory must
+   not grow after the first runs.
 Prints one summary table and exits 1 if a check failed. `--cpu` (automatic without CUDA) is a short mode that
 runs every path on CPU at small sizes: it shows that the script works, not how fast a GPU is.
 
@@ -98,6 +101,42 @@ def throughput(trainer_name, num_classes, train_batch, eval_batch, steps, prec, 
     return train_ms, eval_ms, peak
 
 
+WARM_GROWTH_LIMIT_MIB = {"peak": 1.0, "resident": 50.0}  # from run 5 to the last
+
+
+def warm_worker_memory(runs):
+    """[(seed, record peak MiB, its kind, worker resident MiB)] of `runs` demo MMA runs in one warm worker."""
+    import json
+    import tempfile
+
+    from harness.engine import DATASET_REGISTRY
+    from harness.sweep.worker import WarmWorker
+
+    work = tempfile.mkdtemp(prefix="gpu-check-warm-")
+    DATASET_REGISTRY.get("Demo").ensure_split_file(os.path.join(work, "data", "demo"))
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    worker = WarmWorker(sys.executable, {**os.environ, "OMP_NUM_THREADS": "1"}, repo)
+    rows = []
+    try:
+        with open(os.path.join(work, "worker.out"), "a") as output:
+            for seed in range(1, runs + 1):
+                run_dir = os.path.join(work, f"seed{seed}")
+                status = worker.run(["--root", os.path.join(work, "data"), "--seed", str(seed), "--trainer", "MMA",
+                                     "--dataset-config-file", "configs/datasets/demo.yaml", "--config-file",
+                                     "configs/trainers/MMA/demo.yaml", "--output-dir", run_dir, "OPTIM.MAX_EPOCH", "2",
+                                     "DATASET.SUBSAMPLE_CLASSES", "base"], output)
+                if status != 0:
+                    raise RuntimeError(f"warm run {seed} failed ({status}): see {os.path.join(work, 'worker.out')}")
+                with open(os.path.join(run_dir, "metrics.json")) as file:
+                    record = json.load(file)
+                with open(f"/proc/{worker.pid}/status") as file:
+                    resident = next(int(line.split()[1]) for line in file if line.startswith("VmRSS:")) / 1024
+                rows.append((seed, record["peak_memory_mib"], record["peak_memory_kind"], resident))
+    finally:
+        worker.close()
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu", action="store_true", help="the short CPU mode (automatic without CUDA)")
@@ -156,10 +195,23 @@ def main():
     else:
         print("skipped: scripts/bench_eval_input.py does not exist in this checkout")
 
+    warm_runs = 6 if cpu else 20
+    print(f"\n4. Warm worker memory: {warm_runs} demo MMA runs (2 epochs) in one worker")
+    memory = warm_worker_memory(warm_runs)
+    print(f"{'run':>4} {'record peak MiB':>16} {'kind':>18} {'worker RSS MiB':>15}")
+    for seed, peak, kind, resident in memory:
+        print(f"{seed:>4} {peak:>16.1f} {kind:>18} {resident:>15.0f}")
+    settled = memory[min(4, len(memory) - 1):]
+    growth = {"peak": settled[-1][1] - settled[0][1], "resident": settled[-1][3] - settled[0][3]}
+    memory_ok = all(growth[name] <= limit for name, limit in WARM_GROWTH_LIMIT_MIB.items())
+    print(f"growth from run {settled[0][0]} to run {settled[-1][0]}: peak {growth['peak']:+.1f} MiB, worker RSS "
+          f"{growth['resident']:+.0f} MiB (limits {WARM_GROWTH_LIMIT_MIB}): {'ok' if memory_ok else 'FAILED'}")
+
     failed = [row for row in rows if not row[-1]]
-    print(f"\n{'FAILED' if failed else 'PASSED'}: {len(rows) - len(failed)} of {len(rows)} precision checks, "
+    print(f"\n{'FAILED' if failed or not memory_ok else 'PASSED'}: {len(rows) - len(failed)} of {len(rows)} "
+          f"precision checks, warm memory {'ok' if memory_ok else 'FAILED'}, "
           f"{time.perf_counter() - start:.0f} s in all")
-    return 1 if failed else 0
+    return 1 if failed or not memory_ok else 0
 
 
 if __name__ == "__main__":
