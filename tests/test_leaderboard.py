@@ -23,16 +23,15 @@ def b2n_dir(root, dataset, seed, phase="train_base", trainer="MMA", config="vit_
     return os.path.join(root, "base2new", phase, dataset, "shots_16", trainer, config, f"seed{seed}")
 
 
-def record(run_dir, accuracy, config_hash="c0ffee"):
+def record(run_dir, accuracy, config_hash="c0ffee", total=1000, test_set_sha256=None):
     """A metrics.json as train.py writes it for this run folder (the fields the readers check)."""
     layout = parse_run_dir(run_dir)
-    total = 1000
     os.makedirs(run_dir, exist_ok=True)
     write_json_atomic({
         "schema_version": SCHEMA_VERSION, "accuracy": accuracy, "macro_f1": accuracy, "error": 100 - accuracy,
         "total": total, "correct": round(accuracy * total / 100), "trainer": layout.trainer,
         "dataset": dataset_name_of_config(layout.dataset), "protocol": layout.protocol, "seed": layout.seed,
-        "config_hash": config_hash,
+        "config_hash": config_hash, **({"test_set_sha256": test_set_sha256} if test_set_sha256 else {}),
     }, os.path.join(run_dir, "metrics.json"))
 
 
@@ -94,6 +93,8 @@ def test_seed_mean_uses_np_std_with_ddof_0_or_the_ci95(tmp_path):
     row = rows(tables(tmp_path)["base2new"])[0]
     assert (row["Base"].mean, row["Base"].spread) == (82.0, pytest.approx(np.sqrt(8 / 3)))
     assert row["HM"].mean == pytest.approx(harmonic_mean(82.0, 63.0))
+    per_seed_hms = [harmonic_mean(80, 60), harmonic_mean(82, 62), harmonic_mean(84, 67)]
+    assert row["HM"].spread == pytest.approx(np.std(per_seed_hms))  # the PNG's error bar
     ci95_row = rows(tables(tmp_path, ci95=True)["base2new"])[0]
     assert ci95_row["Novel"].spread == pytest.approx(1.96 * np.std([60, 62, 67]) / np.sqrt(3))
 
@@ -198,3 +199,20 @@ def test_a_missing_output_folder_among_several_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(build_parser().parse_args([str(tmp_path / "ours"), str(tmp_path / "typo")]))
     assert stopped.value.code == f"{tmp_path / 'typo'}: no such folder"
+
+
+def test_seeds_take_ranges_and_a_bad_range_is_refused_in_one_line(tmp_path):
+    for seed in (1, 2, 3, 4):
+        record(b2n_dir(tmp_path / "runs", "dtd", seed), 80.0)
+        record(b2n_dir(tmp_path / "runs", "dtd", seed, "test_new"), 60.0)
+
+    def notes(*seeds):
+        main(build_parser().parse_args([str(tmp_path / "runs"), "--seeds", *seeds, "--out", str(tmp_path / "b")]))
+        with open(tmp_path / "b" / "base2new.csv") as file:
+            return next(csv.DictReader(file))["Notes"]
+
+    assert notes("1-4") == "" and notes("1-5") == "base: seed5 missing; novel: seed5 missing"
+    assert notes("1-3", "5") == "base: seed5 missing; novel: seed5 missing"
+    with pytest.raises(SystemExit) as stopped:
+        notes("3-1")
+    assert stopped.value.code == "--seeds: '3-1' is an empty range (write the smaller seed first)"

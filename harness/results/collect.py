@@ -3,7 +3,7 @@ made by other CoOp-family code), else unfinished. A folder whose record is inval
 counts as unfinished (its logs are not read instead: they may be the other run's too)."""
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.results.layout import RunLayout, parse_run_dir
 from harness.results.logs import log_files, newest_result
@@ -19,6 +19,7 @@ class RunResult:
     accuracy: float = None  # None: the run has not finished
     read_from: str = None  # "record" or "log"
     config_hash: str = None  # records only
+    record: dict = field(default=None, compare=False, repr=False)  # the metrics.json it was read from
 
     @property
     def finished(self):
@@ -28,7 +29,7 @@ class RunResult:
 def read_run(run_dir, layout):
     record = read_record(run_dir)
     if record is not None:
-        return RunResult(layout, run_dir, record["accuracy"], "record", record.get("config_hash"))
+        return RunResult(layout, run_dir, record["accuracy"], "record", record.get("config_hash"), record)
     if os.path.exists(os.path.join(run_dir, RECORD_NAME)):
         return RunResult(layout, run_dir)
     found = newest_result(run_dir)

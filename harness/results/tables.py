@@ -3,7 +3,8 @@
 Aggregation rules (the papers' and CoOp's):
 - a cell is the mean over seeds of one (method, config, dataset, split), with np.std (ddof 0) or, with ci95,
   1.96 * std / sqrt(n);
-- HM = 2BN / (B + N) of the seed-averaged base B and novel N, never a mean of per-seed HMs;
+- HM = 2BN / (B + N) of the seed-averaged base B and novel N, never a mean of per-seed HMs; its spread is that of
+  the per-seed HMs;
 - the 11-dataset average row is the HM of the averaged base and the averaged novel, not a mean of HMs;
 - cross-dataset and domain-generalization averages are over the targets only (10 datasets, 4 ImageNet variants),
   not the ImageNet source.
@@ -30,6 +31,7 @@ from harness.results.published import (
     ROUNDING_TOLERANCE,
     harmonic_mean,
     published_base2new,
+    published_row,
     published_targets,
 )
 
@@ -90,11 +92,7 @@ class SeedSet:
     def cell(self):
         if not self.values:
             return Cell(incomplete=True)
-        values = list(self.values.values())
-        spread = np.std(values)
-        if self.ci95:
-            spread = 1.96 * spread / np.sqrt(len(values))
-        return Cell(self.mean, float(spread), not self.complete)
+        return Cell(self.mean, _spread(list(self.values.values()), self.ci95), not self.complete)
 
     def problems(self, label):
         found = []
@@ -112,11 +110,16 @@ class SeedSet:
         return ",".join(str(seed) for seed in sorted(self.values)) or "none"
 
 
+def _spread(values, ci95):
+    spread = float(np.std(values))
+    return 1.96 * spread / np.sqrt(len(values)) if ci95 else spread
+
+
 def _seeds(seeds):
     return ", ".join(f"seed{seed}" for seed in seeds)
 
 
-def _dataset_order(datasets, known):
+def dataset_order(datasets, known):
     return sorted(datasets, key=lambda name: (known.index(name) if name in known else len(known), name))
 
 
@@ -135,6 +138,21 @@ def _hm_cell(base, novel):
     return Cell(harmonic_mean(base.mean, novel.mean), None, base.incomplete or novel.incomplete)
 
 
+def _seed_hm_cell(base, novel):
+    """HM of the seed means of two SeedSets, with the spread of the HMs of the seeds that have both."""
+    cell = _hm_cell(base.cell(), novel.cell())
+    seeds = sorted(base.values.keys() & novel.values.keys())
+    if not seeds:
+        return cell
+    hms = [harmonic_mean(base.values[seed], novel.values[seed]) for seed in seeds]
+    return Cell(cell.mean, _spread(hms, base.ci95), cell.incomplete)
+
+
+def _within(published, cell):
+    """Whether a published value lies within our mean ± spread (rounding aside)."""
+    return "within" if abs(published - cell.mean) <= cell.spread + 1e-9 else "outside"
+
+
 class Leaderboard:
     """Groups collected runs by (protocol, method, dataset, split) and builds the tables."""
 
@@ -148,8 +166,11 @@ class Leaderboard:
             method = Method(layout.trainer, layout.config, layout.shots)
             self.groups[(layout.protocol, method, layout.dataset, layout.split)].append(run)
 
+    def runs(self, protocol, method, dataset, split):
+        return self.groups.get((protocol, method, dataset, split), [])
+
     def seed_set(self, protocol, method, dataset, split):
-        return SeedSet(self.groups.get((protocol, method, dataset, split), []), self.expected_seeds, self.ci95)
+        return SeedSet(self.runs(protocol, method, dataset, split), self.expected_seeds, self.ci95)
 
     def methods(self, protocol):
         return sorted({key[1] for key in self.groups if key[0] == protocol},
@@ -188,22 +209,52 @@ class Leaderboard:
     def base2new_table(self):
         header = ["Dataset", "Method", "Config", "Source", "Base", "Novel", "HM", "Seeds (base/novel)", "Notes"]
         rows = []
-        datasets = _dataset_order(self.datasets(BASE2NEW), BASE2NEW_DATASETS)
+        datasets = dataset_order(self.datasets(BASE2NEW), BASE2NEW_DATASETS)
         for dataset in datasets:
             for method in self.methods(BASE2NEW):
                 base, novel = self.base2new_cells(method, dataset)
                 if not (base.values or base.unfinished or novel.values or novel.unfinished):
                     continue
-                base_cell, novel_cell = base.cell(), novel.cell()
-                rows.append([dataset, method.trainer, method.config_label, OURS, base_cell, novel_cell,
-                             _hm_cell(base_cell, novel_cell), f"{base.seeds_label()} / {novel.seeds_label()}",
+                rows.append([dataset, method.trainer, method.config_label, OURS, base.cell(), novel.cell(),
+                             _seed_hm_cell(base, novel), f"{base.seeds_label()} / {novel.seeds_label()}",
                              "; ".join(base.problems("base") + novel.problems("novel"))])
             if self.published:
                 for name, base_mean, novel_mean in published_base2new(self.published, dataset):
                     rows.append([dataset, name, "", PUBLISHED, Cell(base_mean), Cell(novel_mean),
                                  Cell(harmonic_mean(base_mean, novel_mean)), "", ""])
         return Table("base2new", "Base-to-novel generalization (16 shots, per dataset)", header, rows,
-                     notes=[f"Base and Novel: mean over seeds ± {self.spread_label}; HM = 2BN/(B+N) of the means."])
+                     notes=[f"Base and Novel: mean over seeds ± {self.spread_label}; HM = 2BN/(B+N) of the means, "
+                            "± the same spread of the per-seed HMs."])
+
+    def reproduction_table(self):
+        """Each of our per-dataset base-to-novel rows beside the published row of its method: ours − published, and
+        whether the published value lies within our mean ± spread over seeds."""
+        header = ["Dataset", "Method", "Config", "Published as", "Base", "Base published", "Δbase", "Novel",
+                  "Novel published", "Δnovel", "HM", "HM published", "ΔHM", "Published within our mean ± spread"]
+        rows, unpublished = [], []
+        for dataset in dataset_order(self.datasets(BASE2NEW), BASE2NEW_DATASETS):
+            for method in self.methods(BASE2NEW):
+                base, novel = self.base2new_cells(method, dataset)
+                if base.mean is None or novel.mean is None:
+                    continue
+                published = published_row(self.published, method.trainer, dataset)
+                if published is None:
+                    unpublished.append(f"{method.trainer} on {dataset}")
+                    continue
+                name, *theirs = published
+                ours = [base.cell(), novel.cell(), _seed_hm_cell(base, novel)]
+                theirs.append(harmonic_mean(*theirs))
+                row = [dataset, method.trainer, method.config_label, name]
+                for our, their in zip(ours, theirs):
+                    row += [our, Cell(their), Cell(our.mean - their, None, our.incomplete)]
+                checks = [f"{label} {_within(their, our)}" for label, our, their in zip(("base", "novel", "HM"),
+                                                                                        ours, theirs)]
+                rows.append([*row, ", ".join(checks)])
+        notes = [f"Ours: mean over seeds ± {self.spread_label} (HM: of the per-seed HMs); Δ = ours − published."]
+        if unpublished:
+            notes.append(f"No published row for {', '.join(unpublished)}.")
+        return Table("reproduction", "Reproduction check: our base-to-novel rows beside the published ones", header,
+                     rows, notes=notes)
 
     def base2new_average_table(self):
         expected = len(BASE2NEW_DATASETS)
@@ -290,7 +341,7 @@ class Leaderboard:
         header = ["Dataset", "Method", "Config", *[f"{k} shots" for k in shots], "Notes"]
         rows = []
         by_config = sorted({(m.trainer, m.config) for m in self.methods(FEW_SHOT)})
-        for dataset in _dataset_order(self.datasets(FEW_SHOT), BASE2NEW_DATASETS):
+        for dataset in dataset_order(self.datasets(FEW_SHOT), BASE2NEW_DATASETS):
             for trainer, config in by_config:
                 seed_sets = [self.seed_set(FEW_SHOT, Method(trainer, config, k), dataset, "all") for k in shots]
                 if not any(s.values or s.unfinished for s in seed_sets):
