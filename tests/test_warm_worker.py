@@ -109,6 +109,38 @@ def test_a_run_that_raises_fails_alone_and_leaves_the_process_as_it_was(tmp_path
     assert run_in_process(exits, [], None) == 2
 
 
+class DasslLogger:
+    """What real Dassl's setup_logger puts on sys.stdout: a tee that closes its console when collected."""
+
+    def __init__(self, path):
+        self.console = sys.stdout
+        self.file = open(path, "w")  # noqa: SIM115  (closed by its owner, as in Dassl)
+
+    def write(self, text):
+        self.console.write(text)
+        self.file.write(text)
+
+    def flush(self):
+        self.console.flush()
+        self.file.flush()
+
+    def __del__(self):
+        self.console.close()
+        self.file.close()
+
+
+def test_real_dassls_log_tee_leaves_the_workers_stdout_open(tmp_path):
+    def logs(argv):
+        sys.stdout = DasslLogger(tmp_path / "log.txt")
+        print("=> result")
+        return 0
+
+    stdout = sys.stdout
+    assert run_in_process(types.SimpleNamespace(run=logs), [], None) == 0
+    assert sys.stdout is stdout and not stdout.closed
+    assert (tmp_path / "log.txt").read_text() == "=> result\n"
+
+
 def test_a_failed_run_stops_only_its_job_and_the_same_worker_runs_the_next(demo_root, tmp_path, one_thread):
     output = tmp_path / "output"
     broken = Selection("base2new", ("MMA",), ("demo",), (1,), config="demo", output=str(output),

@@ -13,6 +13,7 @@ the run's output, then `\\0harness-warm-worker <token> exit <status>\\n`.
 import contextlib
 import ctypes
 import gc
+import io
 import json
 import os
 import secrets
@@ -132,8 +133,11 @@ def run_in_process(train, argv, started):
     finally:
         log_tee = sys.stdout
         sys.stdout, sys.stderr = stdout, stderr
-        if log_tee is not stdout and getattr(log_tee, "file", None) is not None:
-            log_tee.file.close()  # Dassl's Logger (either engine's) holds log.txt open
+        if log_tee is not stdout:
+            if getattr(log_tee, "file", None) is not None:
+                log_tee.file.close()  # Dassl's Logger (either engine's) holds log.txt open
+            if hasattr(log_tee, "console"):
+                log_tee.console = io.StringIO()  # real Dassl's Logger closes its console when collected
         _free_memory()
 
 
