@@ -219,6 +219,29 @@ def test_the_reproduction_check_gives_ours_minus_published_and_whether_it_lies_i
     assert "| dtd | MMA | vit_b16_ep5 | MMA | 83.00 ± 0.41 | 83.20 | -0.20 |" in capsys.readouterr().out
 
 
+def test_the_reproduction_check_averages_a_method_with_all_eleven_datasets(tmp_path, capsys):
+    published_base, published_novel = load_published()["base2new"]["MMA"]["average"]
+    for dataset in BASE2NEW_DATASETS:
+        for seed in (1, 2, 3):
+            record(b2n_dir(tmp_path, dataset, seed), 80.0 + (seed - 2))  # per-seed averages 79, 80, 81
+            record(b2n_dir(tmp_path, dataset, seed, "test_new"), 60.0 + 2 * (seed - 2))  # 58, 60, 62
+            if dataset == "dtd":
+                record(b2n_dir(tmp_path, dataset, seed, trainer="RMAdapter"), 70.0)
+                record(b2n_dir(tmp_path, dataset, seed, "test_new", trainer="RMAdapter"), 50.0)
+    main(build_parser().parse_args([str(tmp_path), "--compare-published", "--out", str(tmp_path / "board")]))
+    with open(tmp_path / "board" / "reproduction.csv") as file:
+        rows = {(row["Dataset"], row["Method"]): row for row in csv.DictReader(file)}
+    average = rows[("average", "MMA")]
+    assert float(average["Δbase"]) == pytest.approx(80.0 - published_base)
+    assert float(average["Δnovel"]) == pytest.approx(60.0 - published_novel)
+    assert float(average["ΔHM"]) == pytest.approx(harmonic_mean(80.0, 60.0)
+                                                  - harmonic_mean(published_base, published_novel))
+    assert float(average["Base std"]) == pytest.approx(np.std([79.0, 80.0, 81.0]))
+    assert float(average["HM std"]) == pytest.approx(np.std(harmonic_mean([79.0, 80.0, 81.0], [58.0, 60.0, 62.0])))
+    assert ("average", "RMAdapter") not in rows
+    assert "No average row for RMAdapter (1 of 11 datasets): it needs all 11 datasets." in capsys.readouterr().out
+
+
 def test_the_command_prints_and_writes_the_comparison_and_refuses_in_one_line(tmp_path):
     two_methods(tmp_path / "runs", extra_right=10)
     command = [sys.executable, "-m", "harness.results.leaderboard", str(tmp_path / "runs"), "--no-published",

@@ -148,8 +148,27 @@ def _seed_hm_cell(base, novel):
     return Cell(cell.mean, _spread(hms, base.ci95), cell.incomplete)
 
 
+def _average_cells(bases, novels, ci95):
+    """Base, novel and HM cells of the average over datasets of SeedSets: the mean of their seed means, ± the
+    spread of the per-seed averages over the seeds every dataset has (HM: of the per-seed averages' HMs)."""
+    def averaged(seed_sets):
+        cell = _mean_cell([seed_set.cell() for seed_set in seed_sets], len(seed_sets))
+        seeds = set.intersection(*(set(seed_set.values) for seed_set in seed_sets))
+        per_seed = {seed: float(np.mean([seed_set.values[seed] for seed_set in seed_sets])) for seed in seeds}
+        spread = _spread(list(per_seed.values()), ci95) if per_seed else None
+        return Cell(cell.mean, spread, cell.incomplete), per_seed
+
+    (base, base_seeds), (novel, novel_seeds) = averaged(bases), averaged(novels)
+    seeds = sorted(base_seeds.keys() & novel_seeds.keys())
+    hm = _hm_cell(base, novel)
+    hms = [harmonic_mean(base_seeds[seed], novel_seeds[seed]) for seed in seeds]
+    return [base, novel, Cell(hm.mean, _spread(hms, ci95) if hms else None, hm.incomplete)]
+
+
 def _within(published, cell):
     """Whether a published value lies within our mean ± spread (rounding aside)."""
+    if cell.spread is None:
+        return "unknown (no seed in every dataset)"
     return "within" if abs(published - cell.mean) <= cell.spread + 1e-9 else "outside"
 
 
@@ -227,32 +246,46 @@ class Leaderboard:
                             "± the same spread of the per-seed HMs."])
 
     def reproduction_table(self):
-        """Each of our per-dataset base-to-novel rows beside the published row of its method: ours − published, and
-        whether the published value lies within our mean ± spread over seeds."""
+        """Each of our per-dataset base-to-novel rows, and the 11-dataset average of a method that has them all,
+        beside the published row of its method: ours − published, and whether the published value lies within our
+        mean ± spread over seeds."""
         header = ["Dataset", "Method", "Config", "Published as", "Base", "Base published", "Δbase", "Novel",
                   "Novel published", "Δnovel", "HM", "HM published", "ΔHM", "Published within our mean ± spread"]
-        rows, unpublished = [], []
+        rows, unpublished, no_average = [], [], []
+
+        def add_row(dataset, method, ours):
+            published = published_row(self.published, method.trainer, dataset)
+            if published is None:
+                unpublished.append(f"{method.trainer} on {dataset}")
+                return
+            name, *theirs = published
+            theirs.append(harmonic_mean(*theirs))
+            row = [dataset, method.trainer, method.config_label, name]
+            for our, their in zip(ours, theirs):
+                row += [our, Cell(their), Cell(our.mean - their, None, our.incomplete)]
+            checks = [f"{label} {_within(their, our)}" for label, our, their in zip(("base", "novel", "HM"),
+                                                                                    ours, theirs)]
+            rows.append([*row, ", ".join(checks)])
+
         for dataset in dataset_order(self.datasets(BASE2NEW), BASE2NEW_DATASETS):
             for method in self.methods(BASE2NEW):
                 base, novel = self.base2new_cells(method, dataset)
-                if base.mean is None or novel.mean is None:
-                    continue
-                published = published_row(self.published, method.trainer, dataset)
-                if published is None:
-                    unpublished.append(f"{method.trainer} on {dataset}")
-                    continue
-                name, *theirs = published
-                ours = [base.cell(), novel.cell(), _seed_hm_cell(base, novel)]
-                theirs.append(harmonic_mean(*theirs))
-                row = [dataset, method.trainer, method.config_label, name]
-                for our, their in zip(ours, theirs):
-                    row += [our, Cell(their), Cell(our.mean - their, None, our.incomplete)]
-                checks = [f"{label} {_within(their, our)}" for label, our, their in zip(("base", "novel", "HM"),
-                                                                                        ours, theirs)]
-                rows.append([*row, ", ".join(checks)])
-        notes = [f"Ours: mean over seeds ± {self.spread_label} (HM: of the per-seed HMs); Δ = ours − published."]
+                if base.mean is not None and novel.mean is not None:
+                    add_row(dataset, method, [base.cell(), novel.cell(), _seed_hm_cell(base, novel)])
+        for method in self.methods(BASE2NEW):
+            present = [cells for cells in (self.base2new_cells(method, dataset) for dataset in BASE2NEW_DATASETS)
+                       if cells[0].mean is not None and cells[1].mean is not None]
+            if len(present) == len(BASE2NEW_DATASETS):
+                add_row("average", method, _average_cells(*zip(*present), self.ci95))
+            elif present:
+                no_average.append(f"{method.trainer} ({len(present)} of {len(BASE2NEW_DATASETS)} datasets)")
+        notes = [f"Ours: mean over seeds ± {self.spread_label} (HM: of the per-seed HMs); Δ = ours − published.",
+                 "average: the mean over the 11 datasets of our seed means, ± the spread of the per-seed averages "
+                 "(over the seeds every dataset has); HM of the two averages."]
         if unpublished:
             notes.append(f"No published row for {', '.join(unpublished)}.")
+        if no_average:
+            notes.append(f"No average row for {', '.join(no_average)}: it needs all 11 datasets.")
         return Table("reproduction", "Reproduction check: our base-to-novel rows beside the published ones", header,
                      rows, notes=notes)
 
