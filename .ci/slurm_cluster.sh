@@ -92,6 +92,8 @@ ClusterName=harness
 SlurmctldHost=${node}(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
+# A requeued job starts again after cred_expire + 1 s (default 120 s: the requeue test would wait 2 min).
+AuthInfo=cred_expire=10
 StateSaveLocation=${SLURM_DIR}/state
 SlurmdSpoolDir=${SLURM_DIR}/spool
 SlurmctldPidFile=${SLURM_DIR}/slurmctld.pid
