@@ -1,9 +1,12 @@
 """Images/s of the evaluation input pipeline (the test loader: decode, resize, center crop, to tensor, normalize)
 without the test-image cache, with a cold cache (first use: decode and store) and with a warm one, on a synthetic
-JPEG tree at real image sizes, with 1 process and with N workers; ratios measured in one run. Then the storage
-options the cache could use, measured on the same crops: bytes per image and read time.
+JPEG tree at real image sizes, with 1 process and with N workers; ratios measured in one run. The rate is the
+steady one, after the first round of batches (one per worker): that round carries the workers' start-up, paid
+once per evaluation with or without the cache, and its time is printed beside. Then the storage options the
+cache could use, measured on the same crops: bytes per image and read time.
 
-    python scripts/bench_eval_input.py [--images 300] [--sizes 500x375 64x64] [--workers 2] [--crop 224]
+    python scripts/bench_eval_input.py [--images 1000] [--sizes 500x375 64x64] [--workers 2] [--batch-size 100]
+                                       [--crop 224]
 """
 import argparse
 import contextlib
@@ -63,28 +66,41 @@ def config(root, cache, workers, crop):
     return cfg
 
 
-def images_per_second(paths, cfg, transform, normalized=True):
-    """One pass of a Dassl-style test loader (batch 100) over `paths`; `normalized=False` stops where a GPU run's
-    loader stops (cached images as uint8 batches, normalized on the device)."""
+def first_round(workers):
+    """Batches in a loader's first round: one per worker process, or the first batch without workers."""
+    return max(workers, 1)
+
+
+def images_per_second(paths, cfg, transform, batch_size, normalized=True):
+    """(steady images/s, seconds to the end of the first round) of one pass of a Dassl-style test loader over
+    `paths`; `normalized=False` stops where a GPU run's loader stops (cached images as uint8 batches, normalized
+    on the device)."""
     dataset = HarnessDatasetWrapper(cfg, [Datum(impath=path, label=0) for path in paths], transform=transform)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=100, num_workers=cfg.DATALOADER.NUM_WORKERS)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=cfg.DATALOADER.NUM_WORKERS)
     if normalized:
         loader = finished_on_device(loader, "cpu")  # as build_data_manager does on a CPU run
     start = time.perf_counter()
+    arrivals, loaded = [], []
     for batch in loader:
         assert (batch["img"].dtype == torch.float32) == normalized
-    return len(paths) / (time.perf_counter() - start)
+        arrivals.append(time.perf_counter())
+        loaded.append(len(batch["img"]))
+    round_end = first_round(cfg.DATALOADER.NUM_WORKERS) - 1
+    return sum(loaded[round_end + 1 :]) / (arrivals[-1] - arrivals[round_end]), arrivals[round_end] - start
 
 
-def pipeline_rows(paths, root, workers_list, crop):
+def pipeline_rows(paths, root, workers_list, crop, batch_size):
+    """Per worker count: the (steady images/s, first-round seconds) of uncached, cold, warm and warm-u8 passes,
+    and the cache's bytes per image."""
     rows = []
     for workers in workers_list:
         transform = test_transform(crop)
-        uncached = images_per_second(paths, config(root, "off", workers, crop), transform)
+        uncached = images_per_second(paths, config(root, "off", workers, crop), transform, batch_size)
         cache = tempfile.mkdtemp(prefix="bench-cache-", dir=root)
-        cold = images_per_second(paths, config(root, cache, workers, crop), transform)
-        warm = images_per_second(paths, config(root, cache, workers, crop), transform)
-        warm_uint8 = images_per_second(paths, config(root, cache, workers, crop), transform, normalized=False)
+        cold = images_per_second(paths, config(root, cache, workers, crop), transform, batch_size)
+        warm = images_per_second(paths, config(root, cache, workers, crop), transform, batch_size)
+        warm_uint8 = images_per_second(paths, config(root, cache, workers, crop), transform, batch_size,
+                                       normalized=False)
         entries, size = cache_size(cache)
         rows.append((workers, uncached, cold, warm, warm_uint8, size / entries))
         shutil.rmtree(cache)
@@ -142,27 +158,35 @@ def png_bytes(array):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=300, help="images per size")
+    parser.add_argument("--images", type=int, default=1000, help="images per size")
     parser.add_argument("--sizes", nargs="+", default=["500x375", "64x64"], help="WIDTHxHEIGHT of the JPEGs")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="the N of the N-worker rows")
+    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 4), help="the N of the N-worker rows")
+    parser.add_argument("--batch-size", type=int, default=100, help="the test loader's batch size")
     parser.add_argument("--crop", type=int, default=224, help="INPUT.SIZE (square)")
     args = parser.parse_args()
+    if args.images <= args.batch_size * first_round(args.workers):
+        parser.error(f"--images {args.images} leaves no batch after the first round of {first_round(args.workers)} "
+                     f"batch(es) of {args.batch_size}; give more than {args.batch_size * first_round(args.workers)} "
+                     "images, a smaller --batch-size or fewer --workers")
     torch.set_num_threads(1)
     root = tempfile.mkdtemp(prefix="bench-eval-input-")
     try:
         print(f"{args.images} synthetic JPEGs per size, test transform: resize {args.crop} bicubic, center crop "
-              f"{args.crop}x{args.crop}, to tensor, normalize; DataLoader batch 100; {os.cpu_count()} CPU cores")
-        print("images/s; warm u8: the warm loader without the normalization, which a GPU run does on the device")
+              f"{args.crop}x{args.crop}, to tensor, normalize; DataLoader batch {args.batch_size}; "
+              f"{os.cpu_count()} CPU cores")
+        print("images/s after the first round of batches (one per worker); 1st round: seconds to its end, uncached "
+              "/ warm\nwarm u8: the warm loader without the normalization, which a GPU run does on the device")
         print(f"{'image size':>10} {'workers':>7} {'uncached':>9} {'cold':>9} {'warm':>9} {'warm u8':>9} "
-              f"{'cold/unc':>8} {'warm/unc':>8} {'u8/unc':>8} {'cache KiB/image':>15}")
+              f"{'cold/unc':>8} {'warm/unc':>8} {'u8/unc':>8} {'1st round s':>12} {'cache KiB/image':>15}")
         for size in args.sizes:
             width, height = map(int, size.split("x"))
             paths = write_tree(os.path.join(root, size), args.images, width, height)
-            for workers, uncached, cold, warm, warm_uint8, per_image in pipeline_rows(paths, root, [0, args.workers],
-                                                                                       args.crop):
-                print(f"{size:>10} {max(workers, 1):>7} {uncached:>9.0f} {cold:>9.0f} {warm:>9.0f} {warm_uint8:>9.0f} "
-                      f"{cold / uncached:>8.2f} {warm / uncached:>8.2f} {warm_uint8 / uncached:>8.2f} "
-                      f"{per_image / 1024:>15.1f}")
+            rows = pipeline_rows(paths, root, [0, args.workers], args.crop, args.batch_size)
+            for workers, (uncached, uncached_round), (cold, _), (warm, warm_round), (warm_uint8, _), per_image in rows:
+                rates = f"{uncached:>9.0f} {cold:>9.0f} {warm:>9.0f} {warm_uint8:>9.0f}"
+                ratios = f"{cold / uncached:>8.2f} {warm / uncached:>8.2f} {warm_uint8 / uncached:>8.2f}"
+                print(f"{size:>10} {first_round(workers):>7} {rates} {ratios} "
+                      f"{f'{uncached_round:.2f} / {warm_round:.2f}':>12} {per_image / 1024:>15.1f}")
         print(f"\nStorage of one {args.crop}x{args.crop} crop (the {args.sizes[0]} images), read back single-threaded:")
         print(f"{'storage':>14} {'KiB/image':>10} {'ms/image':>9}")
         for name, size, milliseconds in storage_rows(paths_of(root, args.sizes[0]), args.crop):
