@@ -164,10 +164,11 @@ def main():
     parser.add_argument("--batch-size", type=int, default=100, help="the test loader's batch size")
     parser.add_argument("--crop", type=int, default=224, help="INPUT.SIZE (square)")
     args = parser.parse_args()
-    if args.images <= args.batch_size * first_round(args.workers):
+    round_images = args.batch_size * first_round(args.workers)
+    if args.images <= round_images:
         parser.error(f"--images {args.images} leaves no batch after the first round of {first_round(args.workers)} "
-                     f"batch(es) of {args.batch_size}; give more than {args.batch_size * first_round(args.workers)} "
-                     "images, a smaller --batch-size or fewer --workers")
+                     f"batch(es) of {args.batch_size}; give more than {round_images} images, a smaller --batch-size "
+                     "or fewer --workers")
     torch.set_num_threads(1)
     root = tempfile.mkdtemp(prefix="bench-eval-input-")
     try:

@@ -189,8 +189,8 @@ def main():
     bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_eval_input.py")
     print("\n3. Evaluation input, cached vs uncached test images (scripts/bench_eval_input.py)")
     if os.path.isfile(bench):
-        size = ["--images", "200", "--batch-size", "20"] if cpu else []  # short on CPU; its defaults on the device
-        result = subprocess.run([sys.executable, bench, *size], capture_output=True, text=True)
+        short = ["--images", "200", "--batch-size", "20"] if cpu else []  # the benchmark's defaults on the device
+        result = subprocess.run([sys.executable, bench, *short], capture_output=True, text=True)
         print(result.stdout.rstrip() if result.returncode == 0 else f"skipped: it failed ({result.stderr.strip()})")
     else:
         print("skipped: scripts/bench_eval_input.py does not exist in this checkout")
